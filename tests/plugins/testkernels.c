@@ -1,0 +1,163 @@
+/* Kernels for the end-to-end and pool tests: each one misbehaves in a known
+ * way on known inputs. */
+#define _POSIX_C_SOURCE 200809L
+#include <kpool/plugin.h>
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+/* x * 2, but dies of SIGSEGV when x % 10 == 3. */
+static int64_t crash_on_3(int64_t x)
+{
+    if (x % 10 == 3) {
+        volatile int *nowhere = NULL;
+        *nowhere = 1;
+    }
+    return x * 2;
+}
+
+static int64_t abort_on_3(int64_t x)
+{
+    if (x % 10 == 3)
+        abort();
+    return x * 2;
+}
+
+static int64_t exit_on_3(int64_t x)
+{
+    if (x % 10 == 3)
+        exit(3);
+    return x * 2;
+}
+
+static int64_t fpe_on_3(int64_t x)
+{
+    if (x % 10 == 3)
+        raise(SIGFPE);
+    return x * 2;
+}
+
+/* Fails (without crashing) on negative numbers. */
+static int64_t fail_if_negative(int64_t x)
+{
+    if (x < 0) {
+        kpool_fail("value %lld is negative", (long long)x);
+        return 0;
+    }
+    return x;
+}
+
+/* Sleeps `seconds`, then returns them. */
+static double sleep_for(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    return seconds;
+}
+
+/* Crashes the first time it sees x (remembered by a marker file in `dir`),
+ * returns x on the next attempt: the shape of a flaky task. */
+static int64_t crash_once(const char *dir, int64_t x)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/crash_once.%lld", dir, (long long)x);
+    if (access(path, F_OK) != 0) {
+        FILE *f = fopen(path, "w");
+        if (f)
+            fclose(f);
+        raise(SIGKILL);
+    }
+    return x;
+}
+
+/* The process id of the worker, to see how tasks spread over workers. */
+static int64_t worker_pid(int64_t x)
+{
+    (void)x;
+    return (int64_t)getpid();
+}
+
+/* Sleeps a little, then says which worker ran it. */
+static int64_t worker_pid_slow(int64_t x)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return worker_pid(x);
+}
+
+static int64_t base;
+
+/* An initializer and a kernel that needs it. */
+static void set_base(int64_t b)
+{
+    base = b;
+}
+
+static int64_t add_base(int64_t x)
+{
+    return base + x;
+}
+
+static void init_fails(void)
+{
+    kpool_fail("cannot open the model file");
+}
+
+/* Results of every kind. */
+static double f64_half(double x)
+{
+    return x / 2;
+}
+
+static float f32_third(float x)
+{
+    return x / 3;
+}
+
+static bool is_even(int64_t x)
+{
+    return x % 2 == 0;
+}
+
+static int8_t i8_neg(int8_t x)
+{
+    return (int8_t)-x;
+}
+
+static const char *greet(const char *name)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "hello, %s", name);
+    return buf;
+}
+
+static void do_nothing(int64_t x)
+{
+    (void)x;
+}
+
+static double mean(const double *v, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += v[i];
+    return n ? s / (double)n : 0;
+}
+
+KPOOL_PLUGIN(KPOOL_KERNEL_TYPED(crash_on_3, i64, i64), KPOOL_KERNEL_TYPED(abort_on_3, i64, i64),
+             KPOOL_KERNEL_TYPED(exit_on_3, i64, i64), KPOOL_KERNEL_TYPED(fpe_on_3, i64, i64),
+             KPOOL_KERNEL(fail_if_negative, "i64 (i64 x)"),
+             KPOOL_KERNEL(sleep_for, "f64 (f64 seconds)"),
+             KPOOL_KERNEL(crash_once, "i64 (str dir, i64 x)"),
+             KPOOL_KERNEL_TYPED(worker_pid, i64, i64),
+             KPOOL_KERNEL_TYPED(worker_pid_slow, i64, i64), KPOOL_KERNEL_TYPED(set_base, void, i64),
+             KPOOL_KERNEL_TYPED(add_base, i64, i64), KPOOL_KERNEL_TYPED(init_fails, void, void),
+             KPOOL_KERNEL_TYPED(f64_half, f64, f64), KPOOL_KERNEL_TYPED(f32_third, f32, f32),
+             KPOOL_KERNEL_TYPED(is_even, bool, i64), KPOOL_KERNEL(i8_neg, "i8 (i8 x)"),
+             KPOOL_KERNEL_TYPED(greet, str, str), KPOOL_KERNEL_TYPED(do_nothing, void, i64),
+             KPOOL_KERNEL(mean, "f64 (f64[] values)"), )
