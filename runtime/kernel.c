@@ -1,0 +1,703 @@
+/* kernel.c - converting an argument tuple to C values and calling a kernel.
+ *
+ * How a value converts to a declared type (anything not listed is refused
+ * with the value's kind named, e.g. "expected a number, got a list of 5"):
+ *
+ *   integer  -> integer types when in range ("300 does not fit i8");
+ *               f32 / f64 always (rounded to nearest, as C does);
+ *               bool only when 0 or 1.
+ *   number   -> f64 as is; f32 when finite values lie within +-FLT_MAX
+ *               (rounded; inf and nan stay what they are); integer types
+ *               only when finite, integral and in range (2.0 -> 2, 2.5 is
+ *               refused); bool only when 0.0 or 1.0.
+ *   boolean  -> bool; integer types as 0 or 1, as C converts it and as
+ *               kernels commonly take an `int` flag. Not to f32 / f64: a
+ *               true where a real number is expected almost always means
+ *               the record is laid out differently than the signature says.
+ *   string   -> str as it is (it is NUL-terminated already). To a number
+ *               the text is read strictly, since csv fields are strings:
+ *               white space around it is allowed, the rest must be one
+ *               decimal integer or float (or inf / nan), then the rules
+ *               above apply. bool also takes "true" / "false" in any case.
+ *               An empty field is refused.
+ *   null     -> refused: "missing value (null)".
+ *   list     -> T[]: each element converted to T into an arena buffer.
+ *   nums     -> T[]: passed by pointer, without a copy, when its type is T
+ *               and its data is aligned for T (and, for bool, every byte is
+ *               0 or 1); otherwise converted element by element like a list.
+ *
+ * Messages name the argument by its 1-based number and, when it has one, its
+ * name; elements of an array count from 1 as well, like $1..$N.
+ *
+ * The per-call path allocates nothing but arena memory for arrays that need
+ * converting: the C values, pointers and the libffi argument vector live on
+ * the stack, bounded by KP_MAX_PARAMS. */
+#include "kernel.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* bool travels through libffi as uint8: C's one-byte _Bool is passed and
+ * returned like an unsigned char on every ABI libffi supports. */
+_Static_assert(sizeof(bool) == 1, "kpool passes bool to libffi as a uint8");
+_Static_assert(sizeof(size_t) == 8 || sizeof(size_t) == 4, "size_t must be 32 or 64 bits");
+
+static ffi_type *ffi_type_of(kp_type t)
+{
+    switch (t) {
+    case KP_T_VOID:
+        return &ffi_type_void;
+    case KP_T_BOOL:
+        return &ffi_type_uint8;
+    case KP_T_I8:
+        return &ffi_type_sint8;
+    case KP_T_I16:
+        return &ffi_type_sint16;
+    case KP_T_I32:
+        return &ffi_type_sint32;
+    case KP_T_I64:
+        return &ffi_type_sint64;
+    case KP_T_U8:
+        return &ffi_type_uint8;
+    case KP_T_U16:
+        return &ffi_type_uint16;
+    case KP_T_U32:
+        return &ffi_type_uint32;
+    case KP_T_U64:
+        return &ffi_type_uint64;
+    case KP_T_F32:
+        return &ffi_type_float;
+    case KP_T_F64:
+        return &ffi_type_double;
+    case KP_T_STR:
+        return &ffi_type_pointer;
+    default:
+        return NULL;
+    }
+}
+
+static ffi_type *ffi_type_of_size_t(void)
+{
+    return sizeof(size_t) == 8 ? &ffi_type_uint64 : &ffi_type_uint32;
+}
+
+static size_t type_align(kp_type t)
+{
+    switch (t) {
+    case KP_T_BOOL:
+        return _Alignof(bool);
+    case KP_T_I8:
+    case KP_T_U8:
+        return _Alignof(int8_t);
+    case KP_T_I16:
+    case KP_T_U16:
+        return _Alignof(int16_t);
+    case KP_T_I32:
+    case KP_T_U32:
+        return _Alignof(int32_t);
+    case KP_T_I64:
+    case KP_T_U64:
+        return _Alignof(int64_t);
+    case KP_T_F32:
+        return _Alignof(float);
+    case KP_T_F64:
+        return _Alignof(double);
+    default:
+        return _Alignof(max_align_t);
+    }
+}
+
+static const char *kernel_name(const kp_kernel *k)
+{
+    if (k->name[0])
+        return k->name;
+    return k->sig.name[0] ? k->sig.name : "(unnamed)";
+}
+
+int kp_kernel_prepare(kp_kernel *k, kp_err *err)
+{
+    const kp_signature *sig = &k->sig;
+    const char *name = kernel_name(k);
+    char label[KP_NAME_MAX + 8];
+
+    if (!k->fn)
+        return kp_err_set(err, KPOOL_EINVAL, "kernel '%s' has no function to call", name);
+    if (sig->nparams > KP_MAX_PARAMS)
+        return kp_err_set(err, KPOOL_ESIG,
+                          "kernel '%s' has %zu parameters; at most %d are supported", name,
+                          sig->nparams, KP_MAX_PARAMS);
+    ffi_type *rtype = ffi_type_of(sig->ret);
+    if (!rtype)
+        return kp_err_set(err, KPOOL_ESIG, "kernel '%s': its return type (%d) is not a kpool type",
+                          name, (int)sig->ret);
+
+    size_t n = 0;
+    for (size_t i = 0; i < sig->nparams; i++) {
+        const kp_param *p = &sig->params[i];
+        const char *what = kp_param_label(sig, i, label, sizeof label);
+        if (p->type == KP_T_VOID || !ffi_type_of(p->type))
+            return kp_err_set(err, KPOOL_ESIG, "kernel '%s': parameter %s has no value type (%s)",
+                              name, what, kp_type_name(p->type));
+        if (!p->is_array) {
+            k->arg_types[n++] = ffi_type_of(p->type);
+            continue;
+        }
+        if (p->type == KP_T_STR)
+            return kp_err_set(err, KPOOL_ESIG,
+                              "kernel '%s': parameter %s is str[]; arrays hold numbers or booleans",
+                              name, what);
+        k->arg_types[n++] = &ffi_type_pointer;
+        k->arg_types[n++] = ffi_type_of_size_t();
+    }
+    k->n_cargs = n;
+
+    ffi_status status = ffi_prep_cif(&k->cif, FFI_DEFAULT_ABI, (unsigned)n, rtype, k->arg_types);
+    if (status != FFI_OK)
+        return kp_err_set(err, KPOOL_ENOTSUP,
+                          "kernel '%s': libffi cannot prepare the call (status %d)", name,
+                          (int)status);
+    return 0;
+}
+
+/* ---- conversion ------------------------------------------------------- */
+
+/* Where a conversion failure is reported: parameter `param` (0-based) and,
+ * inside an array, its 1-based `element` (0 for the argument itself). */
+typedef struct target {
+    const kp_signature *sig;
+    size_t param;
+    size_t element;
+    kp_err *err;
+} target;
+
+__attribute__((format(printf, 3, 4))) static int refuse(const target *tg, int code, const char *fmt,
+                                                        ...)
+{
+    if (!tg->err)
+        return code;
+    char what[KP_ERR_MAX], where[48] = "", label[KP_NAME_MAX + 8];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (tg->element)
+        snprintf(where, sizeof where, "element %zu: ", tg->element);
+    if (tg->sig->params[tg->param].name[0])
+        return kp_err_set(tg->err, code, "argument %zu (%s): %s%s", tg->param + 1,
+                          kp_param_label(tg->sig, tg->param, label, sizeof label), where, what);
+    return kp_err_set(tg->err, code, "argument %zu: %s%s", tg->param + 1, where, what);
+}
+
+/* Short text of a value for messages. */
+typedef struct shown {
+    char text[48];
+} shown;
+
+static shown show(const kp_value *v)
+{
+    shown s;
+    kp_value_describe(v, s.text, sizeof s.text);
+    return s;
+}
+
+/* What a parameter of type t needs, for "expected ..." messages. */
+static const char *expected_kind(kp_type t)
+{
+    if (t == KP_T_STR)
+        return "a string";
+    if (t == KP_T_BOOL)
+        return "a boolean";
+    return "a number";
+}
+
+/* Stores an in-range integer: `s` is its value for signed types, `u` for
+ * unsigned ones and bool. */
+static void store_integer(kp_type t, int64_t s, uint64_t u, kp_scalar *out)
+{
+    switch (t) {
+    case KP_T_BOOL:
+        out->b = u != 0;
+        break;
+    case KP_T_I8:
+        out->i8 = (int8_t)s;
+        break;
+    case KP_T_I16:
+        out->i16 = (int16_t)s;
+        break;
+    case KP_T_I32:
+        out->i32 = (int32_t)s;
+        break;
+    case KP_T_I64:
+        out->i64 = s;
+        break;
+    case KP_T_U8:
+        out->u8 = (uint8_t)u;
+        break;
+    case KP_T_U16:
+        out->u16 = (uint16_t)u;
+        break;
+    case KP_T_U32:
+        out->u32 = (uint32_t)u;
+        break;
+    case KP_T_U64:
+        out->u64 = u;
+        break;
+    default:
+        break;
+    }
+}
+
+static int out_of_range(const target *tg, kp_type t, const kp_value *v)
+{
+    if (t == KP_T_BOOL)
+        return refuse(tg, KPOOL_ERANGE, "%s does not fit bool (only 0 and 1 do)", show(v).text);
+    return refuse(tg, KPOOL_ERANGE, "%s does not fit %s", show(v).text, kp_type_name(t));
+}
+
+/* v is an INT or a UINT. */
+static int integer_to(kp_type t, const kp_value *v, kp_scalar *out, const target *tg)
+{
+    bool negative = v->kind == KP_V_INT && v->as.i < 0;
+    uint64_t u = v->kind == KP_V_INT ? (uint64_t)v->as.i : v->as.u;
+
+    if (t == KP_T_F64) {
+        out->f64 = v->kind == KP_V_INT ? (double)v->as.i : (double)v->as.u;
+        return 0;
+    }
+    if (t == KP_T_F32) {
+        out->f32 = v->kind == KP_V_INT ? (float)v->as.i : (float)v->as.u;
+        return 0;
+    }
+
+    bool fits;
+    if (negative)
+        fits = kp_type_is_signed(t) && v->as.i >= kp_type_min(t);
+    else
+        fits = u <= kp_type_max(t);
+    if (!fits)
+        return out_of_range(tg, t, v);
+    store_integer(t, negative ? v->as.i : (u <= INT64_MAX ? (int64_t)u : 0), u, out);
+    return 0;
+}
+
+static int float_to(kp_type t, const kp_value *v, kp_scalar *out, const target *tg)
+{
+    double f = v->as.f;
+    if (t == KP_T_F64) {
+        out->f64 = f;
+        return 0;
+    }
+    if (t == KP_T_F32) {
+        if (isfinite(f) && fabs(f) > FLT_MAX)
+            return out_of_range(tg, t, v);
+        out->f32 = (float)f;
+        return 0;
+    }
+
+    if (!isfinite(f))
+        return out_of_range(tg, t, v);
+    if (f != trunc(f)) {
+        if (t == KP_T_BOOL)
+            return out_of_range(tg, t, v);
+        return refuse(tg, KPOOL_ERANGE, "%s has a fraction; %s needs an integer", show(v).text,
+                      kp_type_name(t));
+    }
+    /* max + 1 is a power of two, so it and min are exact doubles even for
+     * the 64-bit types, whose max itself is not. */
+    double above = ((double)(kp_type_max(t) / 2 + 1)) * 2.0;
+    double below = kp_type_is_signed(t) ? (double)kp_type_min(t) : 0.0;
+    if (!(f >= below && f < above))
+        return out_of_range(tg, t, v);
+    if (kp_type_is_signed(t))
+        store_integer(t, (int64_t)f, 0, out);
+    else
+        store_integer(t, 0, (uint64_t)f, out);
+    return 0;
+}
+
+/* ---- reading numbers from text ------------------------------------- */
+
+enum { NUMBER_OK = 0, NUMBER_SYNTAX = -1, NUMBER_RANGE = -2 };
+
+static bool word_is(const char *s, size_t len, const char *word)
+{
+    return strlen(word) == len && strncasecmp(s, word, len) == 0;
+}
+
+static size_t count_digits(const char *s, size_t len, size_t i)
+{
+    size_t start = i;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++;
+    return i - start;
+}
+
+/* Reads s[0..len) as a whole decimal integer or float (or inf / nan) into
+ * *out. s[len] must not continue a number (strtod reads the floats). This
+ * is the same grammar as the args template's numbers. */
+static int parse_number(const char *s, size_t len, kp_value *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && (s[i] == '+' || s[i] == '-')) {
+        neg = s[i] == '-';
+        i++;
+    }
+    if (word_is(s + i, len - i, "inf") || word_is(s + i, len - i, "infinity")) {
+        out->kind = KP_V_FLOAT;
+        out->as.f = neg ? -INFINITY : INFINITY;
+        return NUMBER_OK;
+    }
+    if (word_is(s + i, len - i, "nan")) {
+        out->kind = KP_V_FLOAT;
+        out->as.f = neg ? -NAN : NAN;
+        return NUMBER_OK;
+    }
+
+    size_t int_start = i;
+    size_t int_digits = count_digits(s, len, i);
+    i += int_digits;
+    size_t frac_digits = 0;
+    bool is_int = true;
+    if (i < len && s[i] == '.') {
+        is_int = false;
+        frac_digits = count_digits(s, len, ++i);
+        i += frac_digits;
+    }
+    if (int_digits + frac_digits == 0)
+        return NUMBER_SYNTAX;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        is_int = false;
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t exp_digits = count_digits(s, len, i);
+        if (exp_digits == 0)
+            return NUMBER_SYNTAX;
+        i += exp_digits;
+    }
+    if (i != len)
+        return NUMBER_SYNTAX;
+
+    if (is_int) {
+        uint64_t mag = 0;
+        for (size_t k = int_start; k < len; k++) {
+            unsigned digit = (unsigned)(s[k] - '0');
+            if (mag > (UINT64_MAX - digit) / 10)
+                return NUMBER_RANGE;
+            mag = mag * 10 + digit;
+        }
+        if (neg) {
+            if (mag > (uint64_t)INT64_MAX + 1)
+                return NUMBER_RANGE;
+            out->kind = KP_V_INT;
+            out->as.i = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+        } else if (mag <= INT64_MAX) {
+            out->kind = KP_V_INT;
+            out->as.i = (int64_t)mag;
+        } else {
+            out->kind = KP_V_UINT;
+            out->as.u = mag;
+        }
+        return NUMBER_OK;
+    }
+
+    char *end;
+    errno = 0;
+    double f = strtod(s, &end);
+    if (end != s + len)
+        return NUMBER_SYNTAX;
+    if (errno == ERANGE && isinf(f))
+        return NUMBER_RANGE;
+    out->kind = KP_V_FLOAT;
+    out->as.f = f;
+    return NUMBER_OK;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static int to_scalar(kp_type t, const kp_value *v, kp_scalar *out, const target *tg);
+
+static int text_to(kp_type t, const kp_value *v, kp_scalar *out, const target *tg)
+{
+    if (t == KP_T_STR) {
+        out->str = v->as.s.ptr;
+        return 0;
+    }
+    const char *s = v->as.s.ptr;
+    size_t len = v->as.s.len;
+    while (len > 0 && is_space(*s)) {
+        s++;
+        len--;
+    }
+    while (len > 0 && is_space(s[len - 1]))
+        len--;
+    if (len == 0) {
+        if (t == KP_T_BOOL)
+            return refuse(tg, KPOOL_ETYPE, "empty field; bool needs true, false, 0 or 1");
+        return refuse(tg, KPOOL_ETYPE, "empty field; %s needs a number", kp_type_name(t));
+    }
+    if (t == KP_T_BOOL && (word_is(s, len, "true") || word_is(s, len, "false"))) {
+        out->b = len == 4;
+        return 0;
+    }
+
+    kp_value number;
+    int rc = parse_number(s, len, &number);
+    if (rc == NUMBER_SYNTAX) {
+        if (t == KP_T_BOOL)
+            return refuse(tg, KPOOL_ETYPE, "%s is not a boolean (true, false, 0 or 1)",
+                          show(v).text);
+        return refuse(tg, KPOOL_ETYPE, "%s is not a number", show(v).text);
+    }
+    if (rc == NUMBER_RANGE)
+        return out_of_range(tg, t, v);
+    return to_scalar(t, &number, out, tg);
+}
+
+/* What a list or nums value is, with its length: "a list of 5". */
+static shown show_sequence(const kp_value *v)
+{
+    shown s;
+    if (v->kind == KP_V_LIST)
+        snprintf(s.text, sizeof s.text, "a list of %zu", v->as.list.len);
+    else
+        snprintf(s.text, sizeof s.text, "an array of %zu %s", v->as.nums.len,
+                 kp_type_name(v->as.nums.type));
+    return s;
+}
+
+static int to_scalar(kp_type t, const kp_value *v, kp_scalar *out, const target *tg)
+{
+    switch (v->kind) {
+    case KP_V_NULL:
+        return refuse(tg, KPOOL_ETYPE, "missing value (null)");
+    case KP_V_STR:
+        return text_to(t, v, out, tg);
+    case KP_V_LIST:
+    case KP_V_NUMS:
+        return refuse(tg, KPOOL_ETYPE, "expected %s, got %s", expected_kind(t),
+                      show_sequence(v).text);
+    default:
+        break;
+    }
+    if (t == KP_T_STR)
+        return refuse(tg, KPOOL_ETYPE, "expected a string, got %s (%s)", kp_value_kind_name(v),
+                      show(v).text);
+
+    switch (v->kind) {
+    case KP_V_BOOL:
+        if (kp_type_is_float(t))
+            return refuse(tg, KPOOL_ETYPE, "%s is a boolean; %s needs a number", show(v).text,
+                          kp_type_name(t));
+        store_integer(t, v->as.b, v->as.b, out);
+        return 0;
+    case KP_V_INT:
+    case KP_V_UINT:
+        return integer_to(t, v, out, tg);
+    case KP_V_FLOAT:
+        return float_to(t, v, out, tg);
+    default:
+        return refuse(tg, KPOOL_ETYPE, "expected %s, got %s", expected_kind(t),
+                      kp_value_kind_name(v));
+    }
+}
+
+/* True when a nums value can be handed to a T[] parameter as it is. */
+static bool passes_as_is(const kp_value *v, kp_type t)
+{
+    if (v->kind != KP_V_NUMS || v->as.nums.type != t)
+        return false;
+    if ((uintptr_t)v->as.nums.data % type_align(t) != 0)
+        return false;
+    if (t == KP_T_BOOL) {
+        /* A byte other than 0 or 1 is not a valid bool in C: such a row is
+         * converted (normalised to 0/1) instead. */
+        const unsigned char *b = v->as.nums.data;
+        for (size_t i = 0; i < v->as.nums.len; i++)
+            if (b[i] > 1)
+                return false;
+    }
+    return true;
+}
+
+static int to_array(const kp_signature *sig, size_t i, const kp_value *v, kp_arena *arena,
+                    const void **data, size_t *len, kp_err *err)
+{
+    kp_type t = sig->params[i].type;
+    target tg = {sig, i, 0, err};
+
+    if (v->kind == KP_V_NULL)
+        return refuse(&tg, KPOOL_ETYPE, "missing value (null)");
+    if (v->kind != KP_V_LIST && v->kind != KP_V_NUMS)
+        return refuse(&tg, KPOOL_ETYPE, "expected a list for %s[], got %s", kp_type_name(t),
+                      kp_value_kind_name(v));
+    size_t n = kp_value_len(v);
+    if (passes_as_is(v, t)) {
+        *data = v->as.nums.data;
+        *len = n;
+        return 0;
+    }
+
+    size_t size = kp_type_size(t);
+    if (n > SIZE_MAX / size)
+        return refuse(&tg, KPOOL_ENOMEM, "%zu elements are too many to convert", n);
+    unsigned char *buf = kp_arena_alloc(arena, n ? n * size : size);
+    if (!buf)
+        return refuse(&tg, KPOOL_ENOMEM, "out of memory converting %zu elements to %s", n,
+                      kp_type_name(t));
+    for (size_t e = 0; e < n; e++) {
+        kp_value item;
+        kp_scalar c;
+        tg.element = e + 1;
+        if (!kp_value_element(v, e, &item))
+            return refuse(&tg, KPOOL_EINPUT, "cannot be read (array of unknown type %d)",
+                          (int)v->as.nums.type);
+        int rc = to_scalar(t, &item, &c, &tg);
+        if (rc < 0)
+            return rc;
+        /* Every member of kp_scalar starts at offset 0, so its first `size`
+         * bytes are the value of type t on any byte order. */
+        memcpy(buf + e * size, &c, size);
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int kp_convert_arg(const kp_signature *sig, size_t i, const kp_value *v, kp_arena *arena,
+                   kp_scalar *out, const void **data, size_t *len, kp_err *err)
+{
+    if (i >= sig->nparams)
+        return kp_err_set(err, KPOOL_EINVAL, "argument %zu: the kernel takes only %zu", i + 1,
+                          sig->nparams);
+    if (sig->params[i].is_array)
+        return to_array(sig, i, v, arena, data, len, err);
+    target tg = {sig, i, 0, err};
+    return to_scalar(sig->params[i].type, v, out, &tg);
+}
+
+/* ---- calling ---------------------------------------------------------- */
+
+static int wrong_arity(const kp_signature *sig, size_t nargs, kp_err *err)
+{
+    char params[KP_ERR_MAX / 2] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < sig->nparams && used < sizeof params; i++) {
+        const kp_param *p = &sig->params[i];
+        int w = snprintf(params + used, sizeof params - used, "%s%s%s", i ? ", " : "",
+                         p->name[0] ? p->name : kp_type_name(p->type),
+                         !p->name[0] && p->is_array ? "[]" : "");
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    if (sig->nparams == 0)
+        return kp_err_set(err, KPOOL_EINPUT, "the tuple has %zu value%s; the kernel takes none",
+                          nargs, nargs == 1 ? "" : "s");
+    return kp_err_set(err, KPOOL_EINPUT, "the tuple has %zu value%s; the kernel takes %zu (%s)",
+                      nargs, nargs == 1 ? "" : "s", sig->nparams, params);
+}
+
+int kp_kernel_call(const kp_kernel *k, const kp_value *args, size_t nargs, kp_arena *arena,
+                   kp_result *out, kp_err *err)
+{
+    const kp_signature *sig = &k->sig;
+
+    /* The cif points at k->arg_types: a kernel copied after it was prepared
+     * would hand libffi the old struct's array. */
+    if (k->cif.arg_types != (ffi_type **)k->arg_types || sig->nparams > KP_MAX_PARAMS)
+        return kp_err_set(err, KPOOL_EINVAL,
+                          "kernel '%s' is not prepared (or was copied after kp_kernel_prepare)",
+                          kernel_name(k));
+    if (nargs != sig->nparams)
+        return wrong_arity(sig, nargs, err);
+
+    kp_scalar values[KP_MAX_PARAMS];
+    const void *pointers[KP_MAX_PARAMS];
+    size_t lengths[KP_MAX_PARAMS];
+    void *avalue[2 * KP_MAX_PARAMS];
+    size_t c = 0;
+    for (size_t i = 0; i < nargs; i++) {
+        int rc =
+            kp_convert_arg(sig, i, &args[i], arena, &values[i], &pointers[i], &lengths[i], err);
+        if (rc < 0)
+            return rc;
+        if (sig->params[i].is_array) {
+            avalue[c++] = &pointers[i];
+            avalue[c++] = &lengths[i];
+        } else {
+            avalue[c++] = &values[i];
+        }
+    }
+
+    /* libffi widens integer returns narrower than ffi_arg to a whole ffi_arg
+     * (sign- or zero-extended), so they are read back by a cast from it,
+     * which is right on either byte order; floats and doubles are stored as
+     * themselves. */
+    union {
+        ffi_arg arg;
+        ffi_sarg sarg;
+        int64_t i64;
+        uint64_t u64;
+        double f64;
+        float f32;
+        void *ptr;
+    } ret;
+    memset(&ret, 0, sizeof ret);
+    ffi_call((ffi_cif *)&k->cif, k->fn, &ret, avalue);
+
+    out->type = sig->ret;
+    memset(&out->value, 0, sizeof out->value);
+    switch (sig->ret) {
+    case KP_T_BOOL:
+        out->value.b = (uint8_t)ret.arg != 0;
+        break;
+    case KP_T_I8:
+        out->value.i8 = (int8_t)ret.sarg;
+        break;
+    case KP_T_I16:
+        out->value.i16 = (int16_t)ret.sarg;
+        break;
+    case KP_T_I32:
+        out->value.i32 = (int32_t)ret.sarg;
+        break;
+    case KP_T_I64:
+        out->value.i64 = sizeof(int64_t) <= sizeof(ffi_sarg) ? (int64_t)ret.sarg : ret.i64;
+        break;
+    case KP_T_U8:
+        out->value.u8 = (uint8_t)ret.arg;
+        break;
+    case KP_T_U16:
+        out->value.u16 = (uint16_t)ret.arg;
+        break;
+    case KP_T_U32:
+        out->value.u32 = (uint32_t)ret.arg;
+        break;
+    case KP_T_U64:
+        out->value.u64 = sizeof(uint64_t) <= sizeof(ffi_arg) ? (uint64_t)ret.arg : ret.u64;
+        break;
+    case KP_T_F32:
+        out->value.f32 = ret.f32;
+        break;
+    case KP_T_F64:
+        out->value.f64 = ret.f64;
+        break;
+    case KP_T_STR:
+        out->value.str = ret.ptr;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}

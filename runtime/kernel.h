@@ -1,0 +1,55 @@
+/* kernel.h - calling a kernel through libffi with one argument tuple.
+ *
+ * A kp_kernel is prepared once per run (ffi_prep_cif) and then called once per
+ * task: each tuple value is converted to its parameter's C type with range
+ * checks, arrays are passed as (const T *, size_t) - by pointer into the
+ * input when the element type already matches - and the return value is
+ * widened from ffi_arg storage into a kp_scalar. */
+#ifndef KP_KERNEL_H
+#define KP_KERNEL_H
+
+#include "arena.h"
+#include "error.h"
+#include "signature.h"
+#include "value.h"
+
+#include <ffi.h>
+
+typedef void (*kp_fnptr)(void);
+
+typedef struct kp_kernel {
+    char name[KP_NAME_MAX];
+    kp_signature sig;
+    kp_fnptr fn;
+    size_t n_cargs; /* C parameters: arrays count twice */
+    ffi_cif cif;
+    ffi_type *arg_types[2 * KP_MAX_PARAMS];
+} kp_kernel;
+
+/* Fills in k->cif and k->arg_types from k->sig; k->fn and k->sig must be set.
+ * Call once per kernel, never per task. */
+int kp_kernel_prepare(kp_kernel *k, kp_err *err);
+
+/* Converts `v` to parameter `i` of `sig` and stores the C value(s) in *out
+ * (for an array: out[0].str is unused; the pointer goes in *data and the
+ * length in *len). Buffers for converted arrays and strings come from `arena`.
+ * On failure returns KPOOL_ERANGE or KPOOL_ETYPE and err names the parameter:
+ * "argument 2 (minimum): 300 does not fit i8". */
+int kp_convert_arg(const kp_signature *sig, size_t i, const kp_value *v, kp_arena *arena,
+                   kp_scalar *out, const void **data, size_t *len, kp_err *err);
+
+/* The outcome of one call. */
+typedef struct kp_result {
+    kp_type type;    /* the kernel's return type */
+    kp_scalar value; /* value.str points into the kernel's memory: copy it */
+} kp_result;
+
+/* Converts `nargs` tuple values and calls the kernel. Fails with KPOOL_EINPUT
+ * when nargs differs from the signature's parameter count ("the tuple has 2
+ * values; the kernel takes 3 (row, minimum, maximum)"), or as kp_convert_arg.
+ * The kernel itself reports failure through kpool_fail, which the caller
+ * checks after this returns. */
+int kp_kernel_call(const kp_kernel *k, const kp_value *args, size_t nargs, kp_arena *arena,
+                   kp_result *out, kp_err *err);
+
+#endif
