@@ -1,0 +1,812 @@
+/* pool.c - the coordinator side of the process pool.
+ *
+ * One loop owns everything: it hands out chunks, reads results, notices dead
+ * and overdue workers, and emits outcomes in the order the job asked for.
+ * Signals (SIGINT, SIGTERM) are blocked except inside ppoll, so the loop sees
+ * them at one well-defined point. Hazard: a result may arrive for a task the
+ * loop is about to declare dead; `final` (one bit per task) is the single
+ * truth of which tasks are done, so nothing is emitted twice. */
+#include "pool.h"
+
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KP_TERM_GRACE_NS    1000000000LL
+#define KP_BETWEEN_TASKS_NS 5000000LL
+
+enum term_reason { TERM_NONE, TERM_TIMEOUT, TERM_INTERRUPT };
+
+typedef struct worker {
+    pid_t pid; /* 0: the slot is empty */
+    int task_fd, result_fd;
+    bool ready;    /* its initializer ran */
+    bool busy;     /* a chunk is out */
+    bool retiring; /* its task pipe is closed: it exits when done */
+    kp_wire_chunk chunk;
+    uint64_t done; /* results received of the chunk */
+    size_t tasks_run;
+    enum term_reason term;
+    uint64_t timeout_index;
+    int64_t kill_at_ns; /* SIGKILL if still alive then (0: not set) */
+    unsigned char *rbuf;
+    size_t rlen, rcap;
+} worker;
+
+typedef struct range {
+    uint64_t start, count;
+    uint32_t attempt;
+} range;
+
+typedef struct slot {
+    bool ready;
+    kp_outcome o;
+} slot;
+
+typedef struct pool {
+    const kp_pool_config *cfg;
+    kp_task_ctx *ctx;
+    const kp_pool_sink *sink;
+    kp_pool_stats *stats;
+    kp_err *err;
+    size_t total;
+    size_t chunk;
+    kp_pool_shared *shared;
+    size_t shared_size;
+    worker *w;
+    int nw;
+    uint64_t next_fresh; /* tasks below it were handed out at least once */
+    range *queue;        /* tasks handed back: retries and unfinished chunk rests */
+    size_t qhead, qlen, qcap;
+    unsigned char *final; /* bit per task: its outcome is decided */
+    size_t nfinal;
+    slot *ring; /* input order: outcomes waiting for their turn */
+    size_t ring_cap;
+    uint64_t next_emit;
+    bool stopping;
+    int rc; /* first fatal error, 0 if none */
+    bool init_failed;
+} pool;
+
+static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t signal_count;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    signal_count++;
+}
+
+size_t kp_pool_auto_chunksize(size_t total, int workers)
+{
+    size_t w = workers > 0 ? (size_t)workers : 1;
+    size_t c = total / (w * 16);
+    if (c < 1)
+        c = 1;
+    if (c > 4096)
+        c = 4096;
+    return c;
+}
+
+static bool is_final(const pool *p, uint64_t i)
+{
+    return p->final[i / 8] & (1u << (i % 8));
+}
+
+static void set_final(pool *p, uint64_t i)
+{
+    p->final[i / 8] |= (unsigned char)(1u << (i % 8));
+    p->nfinal++;
+}
+
+static char *dup_text(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void free_outcome_text(kp_outcome *o)
+{
+    free((char *)o->message);
+    free((char *)o->str);
+    o->message = o->str = NULL;
+}
+
+static void fail_run(pool *p, int rc)
+{
+    if (!p->rc)
+        p->rc = rc;
+    p->stopping = true;
+    atomic_store(&p->shared->stop, 1);
+}
+
+static void emit(pool *p, const kp_outcome *o)
+{
+    if (p->rc)
+        return;
+    int rc = p->sink->emit(o, p->sink->user, p->err);
+    if (rc < 0)
+        fail_run(p, rc);
+}
+
+/* Input order: emit every outcome whose turn has come. */
+static void drain_ring(pool *p)
+{
+    while (p->ring_cap && p->next_emit < p->total) {
+        slot *s = &p->ring[p->next_emit % p->ring_cap];
+        if (!s->ready)
+            break;
+        emit(p, &s->o);
+        free_outcome_text(&s->o);
+        s->ready = false;
+        p->next_emit++;
+    }
+}
+
+static int grow_ring(pool *p, uint64_t index)
+{
+    size_t cap = p->ring_cap ? p->ring_cap : 1024;
+    while (index - p->next_emit >= cap)
+        cap *= 2;
+    if (cap == p->ring_cap)
+        return 0;
+    slot *ring = calloc(cap, sizeof *ring);
+    if (!ring)
+        return KPOOL_ENOMEM;
+    for (size_t k = 0; k < p->ring_cap; k++) {
+        uint64_t i = p->next_emit + k;
+        slot *old = &p->ring[i % p->ring_cap];
+        if (old->ready)
+            ring[i % cap] = *old;
+    }
+    free(p->ring);
+    p->ring = ring;
+    p->ring_cap = cap;
+    return 0;
+}
+
+/* Records a task's final outcome (copying its texts) and emits what can go. */
+static void finish(pool *p, const kp_outcome *o)
+{
+    if (o->index >= p->total || is_final(p, o->index))
+        return;
+    set_final(p, o->index);
+    switch (o->kind) {
+    case KP_TASK_OK:
+        p->stats->ok++;
+        break;
+    case KP_TASK_NOT_RUN:
+        p->stats->not_run++;
+        break;
+    default:
+        p->stats->failed++;
+        if (p->sink->failure)
+            p->sink->failure(o, 1 + p->cfg->retries, p->sink->user);
+        if (p->cfg->stop_on_error)
+            p->stopping = true, atomic_store(&p->shared->stop, 1);
+        break;
+    }
+    if (p->cfg->completion_order) {
+        emit(p, o);
+        return;
+    }
+    if (o->index - p->next_emit >= p->ring_cap && grow_ring(p, o->index) < 0) {
+        kp_err_set(p->err, KPOOL_ENOMEM, "out of memory holding results for input order");
+        fail_run(p, KPOOL_ENOMEM);
+        return;
+    }
+    slot *s = &p->ring[o->index % p->ring_cap];
+    s->o = *o;
+    s->o.message = dup_text(o->message);
+    s->o.str = dup_text(o->str);
+    s->ready = true;
+    drain_ring(p);
+}
+
+static int push_range(pool *p, uint64_t start, uint64_t count, uint32_t attempt)
+{
+    if (!count)
+        return 0;
+    if (p->qlen == p->qcap) {
+        size_t cap = p->qcap ? p->qcap * 2 : 64;
+        range *q = malloc(cap * sizeof *q);
+        if (!q)
+            return KPOOL_ENOMEM;
+        for (size_t k = 0; k < p->qlen; k++)
+            q[k] = p->queue[(p->qhead + k) % p->qcap];
+        free(p->queue);
+        p->queue = q;
+        p->qcap = cap;
+        p->qhead = 0;
+    }
+    p->queue[(p->qhead + p->qlen) % p->qcap] = (range){start, count, attempt};
+    p->qlen++;
+    return 0;
+}
+
+static bool work_left(const pool *p)
+{
+    return !p->stopping && (p->qlen > 0 || p->next_fresh < p->total);
+}
+
+/* ---- workers ---------------------------------------------------------- */
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static int spawn(pool *p, int i)
+{
+    worker *w = &p->w[i];
+    int tp[2], rp[2];
+    if (pipe2(tp, O_CLOEXEC) < 0)
+        return kp_err_set(p->err, KPOOL_ESYS, "cannot create a pipe for a worker: %s",
+                          strerror(errno));
+    if (pipe2(rp, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(tp[0]);
+        close(tp[1]);
+        return kp_err_set(p->err, KPOOL_ESYS, "cannot create a pipe for a worker: %s", strerror(e));
+    }
+    atomic_store(&p->shared->slots[i].current, 0);
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(tp[0]);
+        close(tp[1]);
+        close(rp[0]);
+        close(rp[1]);
+        return kp_err_set(p->err, KPOOL_ESYS, "cannot start a worker process: %s", strerror(e));
+    }
+    if (pid == 0) {
+        /* The child keeps only its own two pipe ends. */
+        for (int k = 0; k < p->nw; k++) {
+            if (k == i)
+                continue;
+            close_fd(&p->w[k].task_fd);
+            close_fd(&p->w[k].result_fd);
+        }
+        close(tp[1]);
+        close(rp[0]);
+        kp_worker_args a = {.slot = i,
+                            .task_fd = tp[0],
+                            .result_fd = rp[1],
+                            .shared = p->shared,
+                            .cfg = p->cfg,
+                            .ctx = p->ctx,
+                            .parent = parent};
+        kp_worker_main(&a);
+    }
+    close(tp[0]);
+    close(rp[1]);
+    fcntl(rp[0], F_SETFL, O_NONBLOCK);
+    unsigned char *rbuf = w->rbuf;
+    size_t rcap = w->rcap;
+    memset(w, 0, sizeof *w);
+    w->pid = pid;
+    w->task_fd = tp[1];
+    w->result_fd = rp[0];
+    w->rbuf = rbuf;
+    w->rcap = rcap;
+    p->stats->workers_started++;
+    return 0;
+}
+
+static void describe_death(int status, char *buf, size_t n, int *sig)
+{
+    *sig = 0;
+    if (WIFSIGNALED(status)) {
+        *sig = WTERMSIG(status);
+        kp_signal_name(*sig, buf, n);
+    } else if (WIFEXITED(status)) {
+        snprintf(buf, n, "the worker exited with status %d", WEXITSTATUS(status));
+    } else {
+        snprintf(buf, n, "the worker vanished (wait status %d)", status);
+    }
+}
+
+/* Decides the fate of a task whose worker died under it. */
+static void task_died(pool *p, uint64_t index, uint32_t attempt, kp_task_kind kind,
+                      const char *message, int sig)
+{
+    if (is_final(p, index))
+        return;
+    if ((int)attempt <= p->cfg->retries && !p->stopping) {
+        p->stats->retried++;
+        if (push_range(p, index, 1, attempt + 1) < 0)
+            fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
+        return;
+    }
+    kp_outcome o = {.index = index,
+                    .kind = kind,
+                    .type = p->ctx->kernel->sig.ret,
+                    .message = message,
+                    .signal = sig,
+                    .attempts = (int)attempt};
+    finish(p, &o);
+}
+
+/* A worker's result pipe hit EOF: reap it and account for its chunk. */
+static void reap(pool *p, int i)
+{
+    worker *w = &p->w[i];
+    int status = 0;
+    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    uint64_t current = atomic_load(&p->shared->slots[i].current);
+    char why[128];
+    int sig = 0;
+    describe_death(status, why, sizeof why, &sig);
+
+    if (!w->ready && w->term != TERM_INTERRUPT && !p->init_failed && !p->stopping) {
+        p->init_failed = true;
+        if (p->cfg->initializer)
+            kp_err_set(p->err, KPOOL_EFAILED,
+                       "the initializer %s killed its worker (%s); no task ran",
+                       p->cfg->initializer->name, why);
+        else
+            kp_err_set(p->err, KPOOL_EFAILED, "a worker died before it was ready (%s)", why);
+        fail_run(p, KPOOL_EFAILED);
+    }
+    if (w->busy) {
+        uint64_t first = w->chunk.start + w->done, end = w->chunk.start + w->chunk.count;
+        uint64_t victim = UINT64_MAX;
+        if (w->term == TERM_TIMEOUT) {
+            victim = w->timeout_index;
+            char msg[128];
+            snprintf(msg, sizeof msg, "ran longer than task_timeout = %g s", p->cfg->task_timeout);
+            if (victim >= first && victim < end)
+                task_died(p, victim, w->chunk.attempt, KP_TASK_TIMEOUT, msg, 0);
+            else
+                victim = UINT64_MAX;
+        } else if (w->term == TERM_NONE && current) {
+            victim = current - 1;
+            if (victim >= first && victim < end)
+                task_died(p, victim, w->chunk.attempt, KP_TASK_CRASHED, why, sig);
+            else
+                victim = UINT64_MAX;
+        }
+        /* The rest of the chunk never ran (or its results were lost with
+         * the worker): it goes back to the queue. */
+        if (!p->stopping) {
+            if (victim == UINT64_MAX) {
+                push_range(p, first, end - first, w->chunk.attempt);
+            } else {
+                push_range(p, first, victim - first, w->chunk.attempt);
+                push_range(p, victim + 1, end - victim - 1, w->chunk.attempt);
+            }
+        }
+    }
+    close_fd(&w->task_fd);
+    close_fd(&w->result_fd);
+    w->pid = 0;
+    w->busy = false;
+}
+
+/* Handles complete messages in a worker's receive buffer. */
+static void parse_results(pool *p, int i)
+{
+    worker *w = &p->w[i];
+    size_t off = 0;
+    while (w->rlen - off >= sizeof(kp_wire_result)) {
+        kp_wire_result h;
+        memcpy(&h, w->rbuf + off, sizeof h);
+        size_t size = sizeof h + (size_t)h.msg_len + h.str_len;
+        if (w->rlen - off < size)
+            break;
+        const char *body = (const char *)w->rbuf + off + sizeof h;
+        char msg[KP_WIRE_MSG_MAX + 1];
+        memcpy(msg, body, h.msg_len);
+        msg[h.msg_len] = '\0';
+        off += size;
+
+        if (h.kind == KP_WIRE_READY) {
+            w->ready = true;
+            continue;
+        }
+        if (h.kind == KP_WIRE_INIT_FAILED) {
+            w->ready = false;
+            if (!p->init_failed) {
+                p->init_failed = true;
+                kp_err_set(p->err, KPOOL_EFAILED, "the initializer %s failed: %s; no task ran",
+                           p->cfg->initializer->name, msg);
+                fail_run(p, KPOOL_EFAILED);
+            }
+            continue;
+        }
+        if (h.kind == KP_WIRE_CHUNK_DONE) {
+            uint64_t first = w->chunk.start + w->done, end = w->chunk.start + w->chunk.count;
+            if (first < end && !p->stopping)
+                push_range(p, first, end - first, w->chunk.attempt);
+            w->busy = false;
+            continue;
+        }
+        kp_outcome o = {.index = h.index,
+                        .kind = (kp_task_kind)h.kind,
+                        .type = p->ctx->kernel->sig.ret,
+                        .attempts = (int)w->chunk.attempt};
+        memcpy(&o.value, &h.value, sizeof o.value);
+        char *str = NULL;
+        if (h.str_len) {
+            str = malloc((size_t)h.str_len + 1);
+            if (!str) {
+                fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
+                break;
+            }
+            memcpy(str, body + h.msg_len, h.str_len);
+            str[h.str_len] = '\0';
+        }
+        if (o.kind == KP_TASK_OK && o.type == KP_T_STR)
+            o.str = str ? str : "";
+        if (o.kind != KP_TASK_OK)
+            o.message = msg;
+        w->done++;
+        w->tasks_run++;
+        finish(p, &o);
+        free(str);
+    }
+    memmove(w->rbuf, w->rbuf + off, w->rlen - off);
+    w->rlen -= off;
+}
+
+/* Reads what a worker sent; returns false at EOF (the worker is gone). */
+static bool read_results(pool *p, int i)
+{
+    worker *w = &p->w[i];
+    for (;;) {
+        if (w->rcap - w->rlen < 65536) {
+            size_t cap = w->rcap ? w->rcap * 2 : 262144;
+            unsigned char *b = realloc(w->rbuf, cap);
+            if (!b) {
+                fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
+                return true;
+            }
+            w->rbuf = b;
+            w->rcap = cap;
+        }
+        ssize_t n = read(w->result_fd, w->rbuf + w->rlen, w->rcap - w->rlen);
+        if (n > 0) {
+            w->rlen += (size_t)n;
+            parse_results(p, i);
+            continue;
+        }
+        if (n == 0)
+            return false;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return true;
+        return false;
+    }
+}
+
+static void terminate_worker(pool *p, int i, enum term_reason why)
+{
+    worker *w = &p->w[i];
+    if (!w->pid || w->kill_at_ns)
+        return;
+    w->term = why;
+    w->kill_at_ns = kp_now_ns() + KP_TERM_GRACE_NS;
+    kill(w->pid, SIGTERM);
+}
+
+/* Hands each idle worker its next chunk. */
+static void dispatch(pool *p)
+{
+    for (int i = 0; i < p->nw; i++) {
+        worker *w = &p->w[i];
+        if (!w->pid || !w->ready || w->busy || w->retiring || w->kill_at_ns)
+            continue;
+        if (!work_left(p))
+            return;
+        uint64_t limit = p->chunk;
+        if (p->cfg->max_tasks_per_worker) {
+            uint64_t left = p->cfg->max_tasks_per_worker - w->tasks_run;
+            if (left == 0) {
+                /* Closing its task pipe makes the worker exit; it is then
+                 * replaced like any other. */
+                close_fd(&w->task_fd);
+                w->retiring = true;
+                continue;
+            }
+            if (limit > left)
+                limit = left;
+        }
+        kp_wire_chunk c = {0};
+        if (p->qlen) {
+            range *r = &p->queue[p->qhead];
+            c.start = r->start;
+            c.count = r->count < limit ? r->count : limit;
+            c.attempt = r->attempt;
+            r->start += c.count;
+            r->count -= c.count;
+            if (!r->count) {
+                p->qhead = (p->qhead + 1) % p->qcap;
+                p->qlen--;
+            }
+        } else {
+            /* In input order, results wait in the ring until all before them
+             * are done; do not run so far ahead that the ring grows without
+             * bound behind one slow task. */
+            uint64_t window = 65536 + 8 * (uint64_t)p->chunk * (uint64_t)p->nw;
+            if (!p->cfg->completion_order && p->next_fresh >= p->next_emit + window)
+                return;
+            c.start = p->next_fresh;
+            c.count = p->total - p->next_fresh < limit ? p->total - p->next_fresh : limit;
+            c.attempt = 1;
+            p->next_fresh += c.count;
+        }
+        ssize_t n;
+        do
+            n = write(w->task_fd, &c, sizeof c);
+        while (n < 0 && errno == EINTR);
+        w->chunk = c;
+        w->done = 0;
+        w->busy = true;
+        /* A short or failed write means the worker is dead: its EOF will
+         * arrive and reap() hands the chunk back. */
+    }
+}
+
+static void check_deadlines(pool *p, int64_t now, int64_t *next)
+{
+    int64_t timeout_ns = (int64_t)(p->cfg->task_timeout * 1e9);
+    for (int i = 0; i < p->nw; i++) {
+        worker *w = &p->w[i];
+        if (!w->pid)
+            continue;
+        if (w->kill_at_ns) {
+            if (now >= w->kill_at_ns)
+                kill(w->pid, SIGKILL);
+            else if (w->kill_at_ns < *next)
+                *next = w->kill_at_ns;
+            continue;
+        }
+        if (!timeout_ns || !w->busy)
+            continue;
+        uint64_t cur = atomic_load(&p->shared->slots[i].current);
+        if (!cur) {
+            /* Between two tasks of its chunk: the next one starts within
+             * moments, so look again soon rather than sleep past its deadline. */
+            if (now + KP_BETWEEN_TASKS_NS < *next)
+                *next = now + KP_BETWEEN_TASKS_NS;
+            continue;
+        }
+        int64_t deadline = atomic_load(&p->shared->slots[i].started_ns) + timeout_ns;
+        if (now >= deadline) {
+            w->timeout_index = cur - 1;
+            terminate_worker(p, i, TERM_TIMEOUT);
+            if (w->kill_at_ns < *next)
+                *next = w->kill_at_ns;
+        } else if (deadline < *next) {
+            *next = deadline;
+        }
+    }
+}
+
+static int live_workers(const pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nw; i++)
+        n += p->w[i].pid != 0;
+    return n;
+}
+
+static void handle_signal(pool *p)
+{
+    if (!got_signal)
+        return;
+    if (!p->stats->interrupted_by)
+        p->stats->interrupted_by = got_signal;
+    p->stopping = true;
+    atomic_store(&p->shared->stop, 1);
+    for (int i = 0; i < p->nw; i++) {
+        if (signal_count > 1 && p->w[i].pid)
+            kill(p->w[i].pid, SIGKILL); /* the second Ctrl-C: now */
+        else
+            terminate_worker(p, i, TERM_INTERRUPT);
+    }
+    got_signal = 0;
+}
+
+static void run_loop(pool *p, const sigset_t *wait_mask)
+{
+    struct pollfd *fds = calloc((size_t)p->nw, sizeof *fds);
+    int *who = calloc((size_t)p->nw, sizeof *who);
+    if (!fds || !who) {
+        fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
+        free(fds);
+        free(who);
+        return;
+    }
+    for (;;) {
+        handle_signal(p);
+        /* Keep the pool at full strength while work remains. */
+        for (int i = 0; i < p->nw && work_left(p) && !p->init_failed; i++) {
+            if (!p->w[i].pid && spawn(p, i) < 0) {
+                if (!live_workers(p)) {
+                    fail_run(p, KPOOL_ESYS);
+                    break;
+                }
+            }
+        }
+        dispatch(p);
+        bool busy = false;
+        for (int i = 0; i < p->nw; i++)
+            busy |= p->w[i].pid && p->w[i].busy;
+        if (!busy && (!work_left(p) || p->init_failed || p->rc)) {
+            /* Nothing runs and nothing will: let the idle workers go. */
+            for (int i = 0; i < p->nw; i++) {
+                if (p->w[i].pid && !p->w[i].retiring) {
+                    close_fd(&p->w[i].task_fd);
+                    p->w[i].retiring = true;
+                }
+            }
+            if (!live_workers(p))
+                break;
+        }
+
+        int64_t now = kp_now_ns(), next = INT64_MAX;
+        check_deadlines(p, now, &next);
+        int n = 0;
+        for (int i = 0; i < p->nw; i++) {
+            if (p->w[i].pid) {
+                fds[n].fd = p->w[i].result_fd;
+                fds[n].events = POLLIN;
+                fds[n].revents = 0;
+                who[n++] = i;
+            }
+        }
+        struct timespec ts, *tsp = NULL;
+        if (next != INT64_MAX) {
+            int64_t wait = next - now;
+            if (wait < 0)
+                wait = 0;
+            ts.tv_sec = wait / 1000000000;
+            ts.tv_nsec = wait % 1000000000;
+            tsp = &ts;
+        }
+        int r = ppoll(fds, (nfds_t)n, tsp, wait_mask);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            fail_run(p, kp_err_set(p->err, KPOOL_ESYS, "ppoll failed: %s", strerror(errno)));
+            break;
+        }
+        for (int k = 0; k < n; k++) {
+            if (!fds[k].revents)
+                continue;
+            int i = who[k];
+            if (!read_results(p, i))
+                reap(p, i);
+        }
+    }
+    free(fds);
+    free(who);
+}
+
+/* Emits NOT_RUN for every task whose outcome was never decided. */
+static void finish_not_run(pool *p)
+{
+    for (uint64_t i = 0; i < p->total && !p->rc; i++) {
+        if (is_final(p, i))
+            continue;
+        kp_outcome o = {.index = i,
+                        .kind = KP_TASK_NOT_RUN,
+                        .type = p->ctx->kernel->sig.ret,
+                        .message = "the run stopped before this task ran",
+                        .attempts = 0};
+        finish(p, &o);
+    }
+}
+
+static void kill_all(pool *p)
+{
+    for (int i = 0; i < p->nw; i++) {
+        if (!p->w[i].pid)
+            continue;
+        kill(p->w[i].pid, SIGKILL);
+        while (waitpid(p->w[i].pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        close_fd(&p->w[i].task_fd);
+        close_fd(&p->w[i].result_fd);
+        p->w[i].pid = 0;
+    }
+}
+
+int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const kp_pool_sink *sink,
+                kp_pool_stats *stats, kp_err *err)
+{
+    memset(stats, 0, sizeof *stats);
+    stats->total = total;
+    pool p = {.cfg = cfg, .ctx = ctx, .sink = sink, .stats = stats, .err = err, .total = total};
+    p.nw = cfg->workers > 0 ? cfg->workers : 1;
+    if (total > 0 && (size_t)p.nw > total)
+        p.nw = (int)total;
+    stats->workers = p.nw;
+    p.chunk = cfg->chunksize ? cfg->chunksize : kp_pool_auto_chunksize(total, p.nw);
+    int rc = 0;
+
+    p.shared_size = sizeof(kp_pool_shared) + (size_t)p.nw * sizeof(kp_worker_shared);
+    p.shared = mmap(NULL, p.shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    p.w = calloc((size_t)p.nw, sizeof *p.w);
+    p.final = calloc(total / 8 + 1, 1);
+    if (p.shared == MAP_FAILED || !p.w || !p.final) {
+        if (p.shared == MAP_FAILED)
+            p.shared = NULL;
+        rc = kp_err_set(err, KPOOL_ENOMEM, "cannot allocate the pool's bookkeeping for %zu tasks",
+                        total);
+        goto out;
+    }
+    for (int i = 0; i < p.nw; i++)
+        p.w[i].task_fd = p.w[i].result_fd = -1;
+
+    /* SIGINT/SIGTERM only interrupt ppoll; SIGPIPE from a dead worker's pipe
+     * shows up as EPIPE instead. */
+    struct sigaction sa, old_int, old_term, old_pipe;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+    sigset_t block, old_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old_mask);
+    sigset_t wait_mask = old_mask;
+    sigdelset(&wait_mask, SIGINT);
+    sigdelset(&wait_mask, SIGTERM);
+    got_signal = 0;
+    signal_count = 0;
+
+    run_loop(&p, &wait_mask);
+    kill_all(&p);
+    if (!p.init_failed)
+        finish_not_run(&p);
+    if (!cfg->completion_order)
+        drain_ring(&p);
+
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+
+    if (p.rc)
+        rc = p.rc;
+    else if (stats->interrupted_by)
+        rc = KPOOL_EINTR;
+    else if (stats->failed || stats->not_run)
+        rc = KPOOL_EFAILED;
+
+out:
+    if (p.ring) {
+        for (size_t k = 0; k < p.ring_cap; k++)
+            if (p.ring[k].ready)
+                free_outcome_text(&p.ring[k].o);
+        free(p.ring);
+    }
+    for (int i = 0; p.w && i < p.nw; i++)
+        free(p.w[i].rbuf);
+    free(p.w);
+    free(p.queue);
+    free(p.final);
+    if (p.shared)
+        munmap(p.shared, p.shared_size);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* pool.h - the process pool: forked workers run tasks 0..N-1.
+ *
+ * The coordinator forks the workers after everything a task needs is loaded
+ * (plugin, kernel, input mapping), hands each worker a chunk of task indices
+ * at a time over a pipe, and collects results over another. Each worker
+ * publishes the task it is running in shared memory, so when a worker dies
+ * the coordinator knows which task killed it: that task is reported (or
+ * retried), the rest of the chunk goes back to the queue, and a new worker
+ * takes the dead one's place. */
+#ifndef KP_POOL_H
+#define KP_POOL_H
+
+#include "error.h"
+#include "output.h"
+#include "task.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kp_pool_config {
+    int workers;                  /* >= 1 */
+    size_t chunksize;             /* tasks per claim; 0 = auto */
+    size_t max_tasks_per_worker;  /* replace a worker after this many tasks; 0 = never */
+    double task_timeout;          /* seconds; 0 = none */
+    int retries;                  /* extra attempts after a crash or timeout */
+    bool stop_on_error;           /* on_error = stop */
+    bool completion_order;        /* emit as tasks finish, not in input order */
+    const kp_kernel *initializer; /* run once in each worker before its tasks; may be NULL */
+    const kp_template *initargs;
+} kp_pool_config;
+
+typedef struct kp_pool_sink {
+    /* Each task's outcome, once, in the order the job asked for (tasks that
+     * never ran because the run stopped come as KP_TASK_NOT_RUN). A negative
+     * return (e.g. the output cannot be written) stops the run with that code. */
+    int (*emit)(const kp_outcome *o, void *user, kp_err *err);
+    /* A failure as soon as it is final (after its last attempt). */
+    void (*failure)(const kp_outcome *o, int max_attempts, void *user);
+    void *user;
+} kp_pool_sink;
+
+typedef struct kp_pool_stats {
+    size_t total, ok, failed, not_run, retried;
+    int workers;         /* the pool's size (at most one per task) */
+    int workers_started; /* including replacements */
+    int interrupted_by;  /* SIGINT or SIGTERM when the run was interrupted, else 0 */
+} kp_pool_stats;
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t kp_now_ns(void);
+
+/* The chunk size `auto` gives for `total` tasks on `workers` workers. */
+size_t kp_pool_auto_chunksize(size_t total, int workers);
+
+/* Runs tasks 0..total-1 to completion. Returns 0 when every task succeeded,
+ * KPOOL_EFAILED when some failed or did not run (stats say which),
+ * KPOOL_EINTR when SIGINT/SIGTERM stopped it (every finished task was still
+ * emitted), KPOOL_EFAILED with err set when an initializer failed (no task
+ * ran), KPOOL_ESYS when workers cannot be started. Installs SIGINT/SIGTERM
+ * handlers for the duration of the call. No worker outlives the call. */
+int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const kp_pool_sink *sink,
+                kp_pool_stats *stats, kp_err *err);
+
+#endif
