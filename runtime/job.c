@@ -1,0 +1,360 @@
+/* job.c - a job from its file to its output: the public kpool_job_* API.
+ *
+ * Setup happens in one place (prepare) and in the order data flows: job file
+ * -> plugin and kernel -> args template -> input -> output. Any failure there
+ * is a job error (exit 2) and nothing has run. Only then does the pool start. */
+#include "input.h"
+#include "jobfile.h"
+#include "output.h"
+#include "plugin.h"
+#include "pool.h"
+#include "template.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kpool_job {
+    kp_jobfile jf;
+    kp_err err;
+    bool prepared;
+    bool ran; /* kpool_job_run got past setup */
+    kp_plugin plugin;
+    kp_kernel kernel, initializer;
+    kp_template args, initargs;
+    kp_input *input;
+    size_t total;
+    kp_pool_stats stats;
+};
+
+#define V(job, section, key) (&(job)->jf.v[KP_KEY_##section##_##key])
+
+const char *kpool_version(void)
+{
+    return KPOOL_VERSION_STRING;
+}
+
+int kpool_job_open(kpool_job_t **out, const char *path)
+{
+    kpool_job_t *job = calloc(1, sizeof *job);
+    *out = job;
+    if (!job)
+        return KPOOL_ENOMEM;
+    kp_template_default(&job->args, KP_MODE_STARMAP, NULL);
+    kp_template_default(&job->initargs, KP_MODE_APPLY, NULL);
+    int rc = kp_jobfile_init(&job->jf, &job->err);
+    if (rc == 0 && path)
+        rc = kp_jobfile_load(&job->jf, path, &job->err);
+    return rc;
+}
+
+int kpool_job_set(kpool_job_t *job, const char *assignment)
+{
+    return kp_jobfile_set(&job->jf, assignment, &job->err);
+}
+
+const char *kpool_job_error(const kpool_job_t *job)
+{
+    return job ? job->err.msg : "out of memory";
+}
+
+static int where_error(kpool_job_t *job, kp_job_key_id id, int rc)
+{
+    char where[1024];
+    kp_jobfile_where(&job->jf, id, where, sizeof where);
+    kp_err_prefix(&job->err, "%s", where);
+    job->err.code = rc;
+    return rc;
+}
+
+/* Checks that a template without $* gives the kernel as many values as it takes. */
+static int check_arity(kpool_job_t *job, const kp_template *t, const kp_kernel *k, kp_job_key_id id)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->items[i].kind == KP_ARG_SPREAD)
+            return 0;
+    if (t->n == k->sig.nparams)
+        return 0;
+    char sig[1024];
+    kp_signature_format(&k->sig, sig, sizeof sig);
+    kp_err_set(&job->err, KPOOL_EJOB, "gives %zu value%s, but %s takes %zu: %s", t->n,
+               t->n == 1 ? "" : "s", k->name, k->sig.nparams, sig);
+    return where_error(job, id, KPOOL_EJOB);
+}
+
+static int prepare_kernels(kpool_job_t *job)
+{
+    const char *plugin = V(job, job, plugin)->text;
+    int rc = kp_plugin_open(&job->plugin, plugin, &job->err);
+    if (rc < 0)
+        return where_error(job, KP_KEY_job_plugin, rc);
+    const char *sig = V(job, job, signature)->text;
+    rc = kp_plugin_kernel(&job->plugin, V(job, job, kernel)->text, sig, &job->kernel, &job->err);
+    if (rc < 0)
+        return where_error(job, sig && *sig ? KP_KEY_job_signature : KP_KEY_job_kernel, rc);
+
+    kp_mode mode = (kp_mode)V(job, job, mode)->num;
+    kp_template_free(&job->args);
+    const char *args = V(job, job, args)->text;
+    if (V(job, job, args)->set)
+        rc = kp_template_parse(&job->args, args ? args : "", &job->err);
+    else
+        rc = kp_template_default(&job->args, mode, &job->err);
+    if (rc < 0)
+        return where_error(job, KP_KEY_job_args, KPOOL_EJOB);
+    if (mode == KP_MODE_APPLY && kp_template_uses_record(&job->args)) {
+        kp_err_set(&job->err, KPOOL_EJOB,
+                   "mode = apply has no input records, so $0, $K and $* mean nothing: "
+                   "give literals only");
+        return where_error(job, KP_KEY_job_args, KPOOL_EJOB);
+    }
+    if ((rc = check_arity(job, &job->args, &job->kernel, KP_KEY_job_args)) < 0)
+        return rc;
+
+    const char *init = V(job, pool, initializer)->text;
+    if (init && *init) {
+        rc = kp_plugin_kernel(&job->plugin, init, NULL, &job->initializer, &job->err);
+        if (rc < 0)
+            return where_error(job, KP_KEY_pool_initializer, rc);
+        kp_template_free(&job->initargs);
+        rc = kp_template_parse(&job->initargs, V(job, pool, initargs)->text, &job->err);
+        if (rc < 0)
+            return where_error(job, KP_KEY_pool_initargs, KPOOL_EJOB);
+        if (kp_template_uses_record(&job->initargs)) {
+            kp_err_set(&job->err, KPOOL_EJOB,
+                       "the initializer runs before any record: give literals only");
+            return where_error(job, KP_KEY_pool_initargs, KPOOL_EJOB);
+        }
+        if ((rc = check_arity(job, &job->initargs, &job->initializer, KP_KEY_pool_initargs)) < 0)
+            return rc;
+    } else if (V(job, pool, initargs)->set && V(job, pool, initargs)->text[0]) {
+        kp_err_set(&job->err, KPOOL_EJOB, "initargs without an initializer");
+        return where_error(job, KP_KEY_pool_initargs, KPOOL_EJOB);
+    }
+    return 0;
+}
+
+static int prepare_input(kpool_job_t *job)
+{
+    if ((kp_mode)V(job, job, mode)->num == KP_MODE_APPLY) {
+        job->total = 1;
+        return 0;
+    }
+    kp_input_config cfg = {0};
+    kp_job_key_id id;
+    if (V(job, input, range)->set) {
+        id = KP_KEY_input_range;
+        cfg.format = KP_IN_RANGE;
+        cfg.start = V(job, input, range)->start;
+        cfg.stop = V(job, input, range)->stop;
+        cfg.step = V(job, input, range)->step;
+    } else {
+        id = KP_KEY_input_path;
+        cfg.path = V(job, input, path)->text;
+        cfg.format = (kp_input_format)V(job, input, format)->num;
+        cfg.header = V(job, input, header)->num != 0;
+    }
+    int rc = kp_input_open(&job->input, &cfg, &job->err);
+    if (rc < 0)
+        return where_error(job, id, rc == KPOOL_ENOMEM ? rc : KPOOL_EJOB);
+    job->total = kp_input_count(job->input);
+    return 0;
+}
+
+static int prepare(kpool_job_t *job)
+{
+    if (job->prepared)
+        return 0;
+    int rc = kp_jobfile_validate(&job->jf, &job->err);
+    if (rc < 0)
+        return rc;
+    if (V(job, pool, backend)->num != 0) {
+        kp_err_set(&job->err, KPOOL_ENOTSUP,
+                   "backend = mpi is not built into this kpool yet; use backend = local");
+        return where_error(job, KP_KEY_pool_backend, KPOOL_ENOTSUP);
+    }
+    if ((rc = prepare_kernels(job)) < 0 || (rc = prepare_input(job)) < 0)
+        return rc;
+    if (V(job, output, format)->num == KP_OUT_NPY &&
+        (job->kernel.sig.ret == KP_T_VOID || job->kernel.sig.ret == KP_T_STR)) {
+        kp_err_set(&job->err, KPOOL_EJOB,
+                   "npy output needs a numeric or bool result; %s returns %s", job->kernel.name,
+                   kp_type_name(job->kernel.sig.ret));
+        return where_error(job, KP_KEY_output_format, KPOOL_EJOB);
+    }
+    job->prepared = true;
+    return 0;
+}
+
+static int workers_of(const kpool_job_t *job)
+{
+    int64_t w = job->jf.v[KP_KEY_pool_workers].num;
+    return w > 0 ? (int)(w > 4096 ? 4096 : w) : kpool_cpu_count();
+}
+
+static bool completion_order(const kpool_job_t *job)
+{
+    return job->jf.v[KP_KEY_output_order].num == 1;
+}
+
+int kpool_job_check(kpool_job_t *job, FILE *describe)
+{
+    int rc = prepare(job);
+    if (rc < 0 || !describe)
+        return rc;
+    FILE *out = describe;
+    char sig[1024], proto[1024], input[1024];
+    kp_signature_format(&job->kernel.sig, sig, sizeof sig);
+    kp_signature_prototype(&job->kernel.sig, job->kernel.name, proto, sizeof proto);
+    if (job->input)
+        kp_input_describe(job->input, input, sizeof input);
+    else
+        snprintf(input, sizeof input, "none (mode = apply: one call with literal arguments)");
+    int workers = workers_of(job);
+    size_t chunk = (size_t)job->jf.v[KP_KEY_pool_chunksize].num;
+    if (!chunk)
+        chunk = kp_pool_auto_chunksize(job->total, workers);
+    fprintf(out, "plugin:  %s\n", job->plugin.path);
+    fprintf(out, "kernel:  %s: %s\n         C: %s\n", job->kernel.name, sig, proto);
+    fprintf(out, "input:   %s\n", input);
+    fprintf(out, "tasks:   %zu\n", job->total);
+    fprintf(out, "workers: %d, chunks of %zu task%s%s\n", workers, chunk, chunk == 1 ? "" : "s",
+            job->jf.v[KP_KEY_pool_chunksize].num ? "" : " (auto)");
+    fprintf(out, "output:  %s (%s, %s order)\n", V(job, output, path)->text,
+            V(job, output, format)->text, completion_order(job) ? "completion" : "input");
+    fprintf(out, "ok: nothing ran\n");
+    return 0;
+}
+
+typedef struct sink_state {
+    kp_output *out;
+    kp_errlog *log;
+} sink_state;
+
+static int sink_emit(const kp_outcome *o, void *user, kp_err *err)
+{
+    sink_state *s = user;
+    return kp_output_write(s->out, o, err);
+}
+
+static void sink_failure(const kp_outcome *o, int max_attempts, void *user)
+{
+    sink_state *s = user;
+    kp_err err;
+    if (kp_errlog_write(s->log, o, max_attempts, &err) < 0)
+        fprintf(stderr, "kpool: %s\n", err.msg);
+}
+
+static void summary(const kpool_job_t *job, int workers, double seconds)
+{
+    const kp_pool_stats *st = &job->stats;
+    char line[512];
+    int n = snprintf(
+        line, sizeof line, "kpool: %zu task%s in %.3f s (%.0f tasks/s) on %d worker%s: %zu ok",
+        st->total, st->total == 1 ? "" : "s", seconds,
+        seconds > 0 ? (double)st->total / seconds : 0.0, workers, workers == 1 ? "" : "s", st->ok);
+    if (st->failed)
+        n += snprintf(line + n, sizeof line - (size_t)n, ", %zu failed", st->failed);
+    if (st->not_run)
+        n += snprintf(line + n, sizeof line - (size_t)n, ", %zu not run", st->not_run);
+    if (st->retried)
+        n += snprintf(line + n, sizeof line - (size_t)n, ", %zu retried", st->retried);
+    if (st->interrupted_by)
+        snprintf(line + n, sizeof line - (size_t)n, " (interrupted by %s)",
+                 st->interrupted_by == SIGINT ? "SIGINT" : "SIGTERM");
+    fprintf(stderr, "%s\n", line);
+}
+
+int kpool_job_run(kpool_job_t *job, int quiet)
+{
+    int rc = prepare(job);
+    if (rc < 0)
+        return rc;
+    int workers = workers_of(job);
+    int64_t index_mode = job->jf.v[KP_KEY_output_index].num; /* auto|true|false */
+    kp_output_config ocfg = {
+        .path = V(job, output, path)->text,
+        .format = (kp_output_format)V(job, output, format)->num,
+        .index = index_mode == 0 ? completion_order(job) : index_mode == 1,
+        .completion_order = completion_order(job),
+        .type = job->kernel.sig.ret,
+        .total = job->total,
+    };
+    sink_state s = {0};
+    if ((rc = kp_output_open(&s.out, &ocfg, &job->err)) < 0)
+        return rc;
+    if ((rc = kp_errlog_open(&s.log, V(job, output, errors)->text, &job->err)) < 0) {
+        kp_output_close(s.out, NULL);
+        return rc;
+    }
+
+    job->ran = true;
+    kp_pool_config pcfg = {
+        .workers = workers,
+        .chunksize = (size_t)job->jf.v[KP_KEY_pool_chunksize].num,
+        .max_tasks_per_worker = (size_t)job->jf.v[KP_KEY_pool_max_tasks_per_worker].num,
+        .task_timeout = job->jf.v[KP_KEY_pool_task_timeout].seconds,
+        .retries = (int)job->jf.v[KP_KEY_pool_retries].num,
+        .stop_on_error = job->jf.v[KP_KEY_pool_on_error].num == 1,
+        .completion_order = completion_order(job),
+        .initializer = job->initializer.fn ? &job->initializer : NULL,
+        .initargs = &job->initargs,
+    };
+    kp_task_ctx ctx = {.input = job->input, .args = &job->args, .kernel = &job->kernel};
+    kp_arena_init(&ctx.arena);
+    kp_pool_sink sink = {.emit = sink_emit, .failure = sink_failure, .user = &s};
+
+    int64_t t0 = kp_now_ns();
+    kp_err perr;
+    kp_err_clear(&perr);
+    rc = kp_pool_run(&pcfg, &ctx, job->total, &sink, &job->stats, &perr);
+    double seconds = (double)(kp_now_ns() - t0) / 1e9;
+    kp_arena_free(&ctx.arena);
+    if (perr.code)
+        job->err = perr;
+
+    kp_err cerr;
+    kp_err_clear(&cerr);
+    int crc = kp_output_close(s.out, &cerr);
+    kp_errlog_close(s.log, NULL);
+    if (crc < 0 && (rc == 0 || rc == KPOOL_EFAILED)) {
+        job->err = cerr;
+        rc = crc;
+    }
+    if (!quiet && (!perr.code || job->stats.interrupted_by))
+        summary(job, job->stats.workers, seconds);
+    return rc;
+}
+
+int kpool_job_exit_code(const kpool_job_t *job, int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case KPOOL_EFAILED:
+        return 1;
+    case KPOOL_EINTR:
+        return job && job->stats.interrupted_by == SIGTERM ? 143 : 130;
+    case KPOOL_ENOMEM:
+    case KPOOL_ESYS:
+    case KPOOL_EIO:
+        return 3;
+    default:
+        /* Everything found before the pool started is the job's fault. */
+        return job && job->ran ? 3 : 2;
+    }
+}
+
+void kpool_job_free(kpool_job_t *job)
+{
+    if (!job)
+        return;
+    kp_input_close(job->input);
+    kp_template_free(&job->args);
+    kp_template_free(&job->initargs);
+    kp_plugin_close(&job->plugin);
+    kp_jobfile_free(&job->jf);
+    free(job);
+}
