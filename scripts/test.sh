@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds kpool twice (plain, and with ASan + UBSan)
+# and runs the whole test suite in both builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --asan
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+for dir in build build-asan; do
+  echo "== tests in $dir"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs") || status=1
+done
+exit $status

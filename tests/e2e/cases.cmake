@@ -1,0 +1,27 @@
+# End-to-end tests: the real kpool binary on real job files. Each case is a
+# function in e2e.sh; every case runs under a TIMEOUT so a hang fails.
+set(KPOOL_E2E_CASES
+    seed_starmap seed_map seed_apply seed_async seed_jsonl seed_csv_map seed_stdin
+    foreign_libm foreign_plugin_signature npy_output jsonl_types void_kernel str_kernel
+    crash_segv crash_abort crash_exit crash_fpe kpool_fail errors_jsonl on_error_stop
+    timeout retries_succeed max_tasks_per_worker workers_honoured initializer
+    initializer_fails bad_record bad_value job_unknown_key job_bad_value job_missing_kernel
+    job_missing_input set_override set_bad signature_mismatch signature_required
+    wrong_abi not_a_plugin no_such_kernel check_command inspect_command info_command
+    help_version usage_errors sigint resume_not_built)
+foreach(case ${KPOOL_E2E_CASES})
+  add_test(NAME e2e.${case}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh ${case})
+  set_tests_properties(e2e.${case} PROPERTIES TIMEOUT 120
+    ENVIRONMENT "KPOOL=$<TARGET_FILE:kpool>;SRC=${PROJECT_SOURCE_DIR};TP=${KPOOL_TEST_PLUGIN_DIR};E2E_TMP=${CMAKE_CURRENT_BINARY_DIR}/e2e-tmp;${KPOOL_TEST_ENV}")
+endforeach()
+
+# valgrind: no leak and no invalid access in normal runs (not under ASan).
+find_program(KPOOL_VALGRIND valgrind)
+if(KPOOL_VALGRIND AND NOT KPOOL_SANITIZE)
+  foreach(case valgrind_seed valgrind_failures)
+    add_test(NAME e2e.${case} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh ${case})
+    set_tests_properties(e2e.${case} PROPERTIES TIMEOUT 300
+      ENVIRONMENT "KPOOL=$<TARGET_FILE:kpool>;SRC=${PROJECT_SOURCE_DIR};TP=${KPOOL_TEST_PLUGIN_DIR};E2E_TMP=${CMAKE_CURRENT_BINARY_DIR}/e2e-tmp;VALGRIND=${KPOOL_VALGRIND}")
+  endforeach()
+endif()

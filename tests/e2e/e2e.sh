@@ -1,0 +1,664 @@
+#!/usr/bin/env bash
+# End-to-end cases: each function runs the real kpool binary and checks its
+# output, stderr and exit status. Usage: e2e.sh CASE (CTest sets KPOOL, SRC,
+# TP = test plugin dir, E2E_TMP).
+set -uo pipefail
+
+: "${KPOOL:?}" "${SRC:?}" "${TP:?}" "${E2E_TMP:?}"
+case_name=$1
+T="$E2E_TMP/$case_name"
+rm -rf "$T"
+mkdir -p "$T"
+DATA="$SRC/data"
+failures=0
+
+fail() {
+  echo "FAIL [$case_name]: $*" >&2
+  failures=$((failures + 1))
+}
+
+# kp ARGS...: runs kpool; sets $status, $out (stdout file), $err (stderr file).
+kp() {
+  out="$T/stdout" err="$T/stderr"
+  "$KPOOL" "$@" >"$out" 2>"$err"
+  status=$?
+}
+
+expect_status() {
+  [ "$status" -eq "$1" ] || fail "exit status $status, expected $1; stderr: $(head -c 2000 "$err")"
+}
+
+expect_err() { # fixed string expected in stderr
+  grep -qF -- "$1" "$err" || fail "stderr lacks '$1'; stderr: $(head -c 2000 "$err")"
+}
+
+expect_out() {
+  grep -qF -- "$1" "$out" || fail "stdout lacks '$1'; stdout: $(head -c 2000 "$out")"
+}
+
+expect_same() { # FILE EXPECTED
+  cmp -s "$1" "$2" || fail "$1 differs from $2: $(diff "$1" "$2" | head -10)"
+}
+
+# job NAME <<EOF ... : writes a job file into $T and prints its path.
+job() {
+  cat >"$T/$1.ini"
+  echo "$T/$1.ini"
+}
+
+tk() { # a test-kernels job: tk KERNEL RANGE [extra ini lines]
+  local kernel=$1 range=$2
+  shift 2
+  job "$kernel" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = $kernel
+mode = map
+[input]
+range = $range
+$(printf '%s\n' "$@")
+EOF
+}
+
+# Expected x*2 lines for range 0:N with the tasks where x % 10 == 3 empty.
+doubles_with_holes() {
+  local n=$1 i
+  for ((i = 0; i < n; i++)); do
+    if ((i % 10 == 3)); then echo ""; else echo $((i * 2)); fi
+  done
+}
+
+case_seed_starmap() {
+  kp run "$SRC/config/seed.ini" -o "$T/seed.csv"
+  expect_status 0
+  expect_same "$T/seed.csv" "$DATA/seed.expected.csv"
+  expect_err "200000 tasks"
+  [ "$(wc -l <"$T/seed.csv")" -eq 200000 ] || fail "not 200000 lines"
+}
+
+case_seed_map() {
+  kp run "$SRC/config/map.ini" -o "$T/map.csv" -j 2 --quiet
+  expect_status 0
+  expect_same "$T/map.csv" "$DATA/seed.expected.csv"
+  [ ! -s "$err" ] || fail "--quiet still wrote: $(cat "$err")"
+}
+
+case_seed_apply() {
+  kp run "$SRC/config/apply.ini"
+  expect_status 0
+  [ "$(cat "$out")" = '{"index": 0, "result": 3}' ] || fail "apply gave $(cat "$out")"
+}
+
+case_seed_async() {
+  kp run "$SRC/config/async.ini" -o "$T/async.csv" -j 2
+  expect_status 0
+  sort -t, -k1,1n "$T/async.csv" | cut -d, -f2 >"$T/sorted.csv"
+  expect_same "$T/sorted.csv" "$DATA/seed.expected.csv"
+  [ "$(cut -d, -f1 "$T/async.csv" | sort -n | uniq | wc -l)" -eq 200000 ] ||
+    fail "indices are not 200000 distinct values"
+}
+
+case_seed_jsonl() {
+  kp run "$SRC/config/starmap_jsonl.ini" -o "$T/out.jsonl"
+  expect_status 0
+  sed -E 's/^\{"index": [0-9]+, "result": ([0-9]+)\}$/\1/' "$T/out.jsonl" >"$T/counts.csv"
+  expect_same "$T/counts.csv" "$DATA/seed.expected.csv"
+  [ "$(head -1 "$T/out.jsonl")" = "{\"index\": 0, \"result\": $(head -1 "$DATA/seed.expected.csv")}" ] ||
+    fail "first line $(head -1 "$T/out.jsonl")"
+}
+
+case_seed_csv_map() {
+  kp run "$SRC/config/seed.ini" --set input.path="$DATA/seed.csv" -o "$T/out.csv"
+  expect_status 0
+  expect_same "$T/out.csv" "$DATA/seed.expected.csv"
+}
+
+case_seed_stdin() {
+  out="$T/stdout" err="$T/stderr"
+  "$KPOOL" run "$SRC/config/seed.ini" --set input.path=- --set input.format=csv \
+    -o "$T/out.csv" <"$DATA/seed.csv" >"$out" 2>"$err"
+  status=$?
+  expect_status 0
+  expect_same "$T/out.csv" "$DATA/seed.expected.csv"
+}
+
+case_foreign_libm() {
+  kp run "$SRC/config/pow.ini"
+  expect_status 0
+  printf '%s\n' 0.0 1.0 1.4142135623730951 1.7320508075688772 2.0 2.23606797749979 \
+    2.449489742783178 2.6457513110645907 2.8284271247461903 3.0 >"$T/expected"
+  expect_same "$out" "$T/expected"
+}
+
+case_foreign_plugin_signature() {
+  local j
+  j=$(job foreign <<EOF
+[job]
+plugin = $TP/libforeign.so
+kernel = sum_i32
+signature = i64 sum_i32(i32[] values)
+mode = map
+[input]
+path = rows.jsonl
+EOF
+)
+  printf '[1, 2, 3]\n[-5, 5]\n[]\n[2147483647, 1]\n' >"$T/rows.jsonl"
+  kp run "$j"
+  expect_status 0
+  printf '6\n0\n0\n2147483648\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+}
+
+case_npy_output() {
+  kp run "$SRC/config/seed.ini" --set output.format=npy -o "$T/out.npy"
+  expect_status 0
+  head -c 6 "$T/out.npy" | od -An -c | grep -q 'N   U   M   P   Y' || fail "no npy magic"
+  local size
+  size=$(stat -c %s "$T/out.npy")
+  # a 64-byte-aligned header, then 200000 int64
+  [ $(((size - 1600000) % 64)) -eq 0 ] && [ "$size" -gt 1600000 ] || fail "npy size $size"
+  head -c 128 "$T/out.npy" | grep -qa "'descr': '<i8'" || fail "descr is not <i8"
+  head -c 128 "$T/out.npy" | grep -qa "'shape': (200000,)" || fail "shape is not (200000,)"
+}
+
+case_jsonl_types() {
+  local j
+  j=$(tk f64_half 0:4 "[output]" "format = jsonl")
+  kp run "$j"
+  expect_status 0
+  printf '%s\n' '{"index": 0, "result": 0.0}' '{"index": 1, "result": 0.5}' \
+    '{"index": 2, "result": 1.0}' '{"index": 3, "result": 1.5}' >"$T/expected"
+  expect_same "$out" "$T/expected"
+  j=$(tk f32_third 1:3)
+  kp run "$j"
+  printf '0.33333334\n0.6666667\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+  j=$(tk is_even 0:3)
+  kp run "$j"
+  printf 'true\nfalse\ntrue\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+  j=$(tk i8_neg 126:130)
+  kp run "$j"
+  expect_status 1
+  printf -- '-126\n-127\n\n\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+  expect_err "task 2 bad-input"
+  expect_err "128 does not fit i8"
+}
+
+case_void_kernel() {
+  local j
+  j=$(tk do_nothing 0:5)
+  kp run "$j"
+  expect_status 0
+  [ ! -s "$out" ] || fail "void kernel wrote $(cat "$out")"
+  kp run "$j" --set output.index=true
+  printf '0\n1\n2\n3\n4\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+}
+
+case_str_kernel() {
+  local j
+  j=$(job greet <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = greet
+mode = map
+[input]
+path = names.csv
+[output]
+format = csv
+EOF
+)
+  printf 'ada\n"lovelace, countess"\n' >"$T/names.csv"
+  kp run "$j" --set job.args='$1'
+  expect_status 0
+  printf '"hello, ada"\n"hello, lovelace, countess"\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+}
+
+crash_case() { # KERNEL SIGNAL-TEXT
+  local j
+  j=$(tk "$1" 0:100 "[pool]" "workers = 2" "chunksize = 7")
+  kp run "$j" -o "$T/out.csv"
+  expect_status 1
+  doubles_with_holes 100 >"$T/expected"
+  expect_same "$T/out.csv" "$T/expected"
+  expect_err "kpool: task 3 crashed ($2), attempt 1 of 1"
+  expect_err "kpool: task 93 crashed ($2), attempt 1 of 1"
+  [ "$(grep -c 'crashed' "$err")" -eq 10 ] || fail "expected 10 crash reports: $(cat "$err")"
+  expect_err "90 ok, 10 failed"
+}
+
+case_crash_segv() { crash_case crash_on_3 SIGSEGV; }
+case_crash_abort() { crash_case abort_on_3 SIGABRT; }
+case_crash_exit() { crash_case exit_on_3 "the worker exited with status 3"; }
+case_crash_fpe() { crash_case fpe_on_3 SIGFPE; }
+
+case_kpool_fail() {
+  local j
+  j=$(tk fail_if_negative -3:3)
+  kp run "$j"
+  expect_status 1
+  printf '\n\n\n0\n1\n2\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+  expect_err "kpool: task 0 failed: value -3 is negative, attempt 1 of 1"
+  expect_err "kpool: task 2 failed: value -1 is negative"
+}
+
+case_errors_jsonl() {
+  local j
+  j=$(tk crash_on_3 0:20 "[output]" "errors = errors.jsonl" "format = jsonl")
+  kp run "$j"
+  expect_status 1
+  grep -qF '{"index": 3, "kind": "crashed", "message": "SIGSEGV", "attempts": 1, "signal": 11}' \
+    "$T/errors.jsonl" || fail "errors.jsonl: $(cat "$T/errors.jsonl")"
+  [ "$(wc -l <"$T/errors.jsonl")" -eq 2 ] || fail "errors.jsonl has not 2 lines"
+  expect_out '{"index": 13, "error": "crashed", "message": "SIGSEGV"}'
+  expect_out '{"index": 14, "result": 28}'
+}
+
+case_on_error_stop() {
+  local j
+  j=$(tk fail_if_negative -1:100000 "[pool]" "on_error = stop" "workers = 1" "chunksize = 10")
+  kp run "$j" --set output.format=jsonl
+  expect_status 1
+  expect_err "task 0 failed"
+  grep -q '"error": "not-run"' "$out" || fail "no not-run tasks after stop"
+  [ "$(wc -l <"$out")" -eq 100001 ] || fail "not one line per task: $(wc -l <"$out")"
+  expect_err "not run"
+}
+
+case_timeout() {
+  local j
+  j=$(job sleepy <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+task_timeout = 0.5
+workers = 2
+[output]
+format = jsonl
+EOF
+)
+  printf '0.01\n30\n0.02\n0.03\n' >"$T/secs.csv"
+  kp run "$j"
+  expect_status 1
+  expect_err "task 1 timeout"
+  expect_out '{"index": 0, "result": 0.01}'
+  expect_out '{"index": 2, "result": 0.02}'
+  expect_out '{"index": 3, "result": 0.03}'
+  expect_out '{"index": 1, "error": "timeout"'
+}
+
+case_retries_succeed() {
+  local j
+  mkdir -p "$T/markers"
+  j=$(tk crash_once 0:20 "[pool]" "retries = 1" "workers = 2")
+  kp run "$j" --set job.args="\"$T/markers\", \$0" --set job.mode=starmap
+  expect_status 0
+  seq 0 19 >"$T/expected"
+  expect_same "$out" "$T/expected"
+  expect_err "20 retried"
+  # without retries, every task's first attempt is its last
+  rm -f "$T/markers"/*
+  kp run "$j" --set job.args="\"$T/markers\", \$0" --set job.mode=starmap --set pool.retries=0
+  expect_status 1
+  expect_err "crashed (SIGKILL), attempt 1 of 1"
+}
+
+case_max_tasks_per_worker() {
+  local j
+  j=$(tk worker_pid 0:40 "[pool]" "workers = 1" "max_tasks_per_worker = 5")
+  kp run "$j"
+  expect_status 0
+  [ "$(sort "$out" | uniq | wc -l)" -eq 8 ] || fail "expected 8 workers: $(sort "$out" | uniq -c)"
+  [ "$(sort "$out" | uniq -c | awk '$1 != 5' | wc -l)" -eq 0 ] || fail "a worker ran other than 5"
+}
+
+case_workers_honoured() {
+  local j
+  j=$(tk worker_pid_slow 0:60 "[pool]" "chunksize = 1")
+  kp run "$j" -j 3
+  expect_status 0
+  local n
+  n=$(sort "$out" | uniq | wc -l)
+  [ "$n" -ge 2 ] && [ "$n" -le 3 ] || fail "-j 3 gave $n distinct workers"
+  kp run "$j" -j 1
+  [ "$(sort "$out" | uniq | wc -l)" -eq 1 ] || fail "-j 1 used more than one worker"
+}
+
+case_initializer() {
+  local j
+  j=$(tk add_base 0:5 "[pool]" "initializer = set_base" "initargs = 100" "workers = 2")
+  kp run "$j"
+  expect_status 0
+  printf '100\n101\n102\n103\n104\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+}
+
+case_initializer_fails() {
+  local j
+  j=$(tk add_base 0:5 "[pool]" "initializer = init_fails")
+  kp run "$j"
+  expect_status 1
+  expect_err "the initializer init_fails failed: cannot open the model file; no task ran"
+  [ ! -s "$out" ] || fail "tasks ran after a failed initializer"
+}
+
+case_bad_record() {
+  local j
+  j=$(job bad <<EOF
+[job]
+plugin = $SRC/plugins/libseed.so
+kernel = howmany_within_range
+args = \$*
+[input]
+path = rows.jsonl
+EOF
+)
+  printf '[[1, 5, 9], 4, 8]\n[[1, 5, 9], 4\n\n[[4, 4], 4, 8]\n' >"$T/rows.jsonl"
+  kp run "$j"
+  expect_status 1
+  printf '1\n\n2\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+  expect_err "task 1 bad-input: line 2:"
+}
+
+case_bad_value() {
+  local j
+  j=$(job badv <<EOF
+[job]
+plugin = $SRC/plugins/libseed.so
+kernel = howmany_within_range
+args = \$0, 4, 8
+[input]
+path = rows.csv
+EOF
+)
+  printf '1,2,3\n4,abc,6\n7,8,9.5\n' >"$T/rows.csv"
+  kp run "$j"
+  expect_status 1
+  printf '0\n\n\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+  expect_err "task 1 bad-input"
+  expect_err "abc"
+  expect_err "task 2 bad-input"
+}
+
+case_job_unknown_key() {
+  local j
+  j=$(job unknown <<'EOF'
+[job]
+plugin = libm.so.6
+kernal = pow
+EOF
+)
+  kp run "$j"
+  expect_status 2
+  expect_err "$j:3: [job] kernal: unknown key"
+  expect_err "kernel"
+}
+
+case_job_bad_value() {
+  local j
+  j=$(job badval <<EOF
+[job]
+plugin = $SRC/plugins/libseed.so
+kernel = howmany_within_range
+[input]
+range = 0:10
+[pool]
+workers = many
+EOF
+)
+  kp run "$j"
+  expect_status 2
+  expect_err "$j:7: [pool] workers:"
+  expect_err "many"
+}
+
+case_job_missing_kernel() {
+  local j
+  j=$(job nokernel <<EOF
+[job]
+plugin = $SRC/plugins/libseed.so
+[input]
+range = 0:10
+EOF
+)
+  kp run "$j"
+  expect_status 2
+  expect_err "[job] kernel"
+  expect_err "missing"
+}
+
+case_job_missing_input() {
+  local j
+  j=$(job noinput <<EOF
+[job]
+plugin = $SRC/plugins/libseed.so
+kernel = howmany_within_range
+[input]
+path = no/such/file.npy
+EOF
+)
+  kp run "$j"
+  expect_status 2
+  expect_err "$j:5: [input] path"
+  expect_err "no/such/file.npy"
+}
+
+case_set_override() {
+  local j
+  j=$(tk f64_half 0:3)
+  kp run "$j" --set input.range=10:12 --set output.format=jsonl
+  expect_status 0
+  printf '%s\n' '{"index": 0, "result": 5.0}' '{"index": 1, "result": 5.5}' >"$T/expected"
+  expect_same "$out" "$T/expected"
+  # options may come before the job file
+  kp run -o "$T/o.csv" --set input.range=4:5 "$j"
+  expect_status 0
+  [ "$(cat "$T/o.csv")" = "2.0" ] || fail "-o before the job file: $(cat "$T/o.csv")"
+}
+
+case_set_bad() {
+  local j
+  j=$(tk f64_half 0:3)
+  kp run "$j" --set pool.workers=x
+  expect_status 2
+  expect_err "--set pool.workers=x: [pool] workers:"
+  kp run "$j" --set nonsense
+  expect_status 2
+  expect_err "--set nonsense"
+}
+
+case_signature_mismatch() {
+  local j
+  j=$(tk f64_half 0:3 "[job]")
+  kp run "$j" --set job.signature="f32 (f32 x)"
+  expect_status 2
+  expect_err "does not match kernel f64_half"
+  kp run "$j" --set job.signature="f64 (f65 x)"
+  expect_status 2
+  expect_err "column 6"
+}
+
+case_signature_required() {
+  local j
+  j=$(job nosig <<EOF
+[job]
+plugin = libm.so.6
+kernel = pow
+[input]
+range = 0:3
+EOF
+)
+  kp run "$j"
+  expect_status 2
+  expect_err "has no kpool descriptor"
+  expect_err "[job] signature"
+}
+
+case_wrong_abi() {
+  kp inspect "$TP/libbadabi.so"
+  expect_status 2
+  expect_err "built for kpool plugin ABI 99.0, this kpool speaks 1.0"
+}
+
+case_not_a_plugin() {
+  kp inspect "$TP/libnot_an_elf.so"
+  expect_status 2
+  expect_err "libnot_an_elf.so: cannot load"
+  local j
+  j=$(tk f64_half 0:3)
+  kp run "$j" --set job.plugin="$TP/libnot_an_elf.so"
+  expect_status 2
+  expect_err "[job] plugin"
+}
+
+case_no_such_kernel() {
+  local j
+  j=$(tk no_such_kernel 0:3)
+  kp run "$j"
+  expect_status 2
+  expect_err "no kernel 'no_such_kernel'; it has: crash_on_3, abort_on_3"
+}
+
+case_check_command() {
+  kp check "$SRC/config/seed.ini"
+  expect_status 0
+  expect_out "howmany_within_range: i64 (i64[], i64, i64)"
+  expect_out "tasks:   200000"
+  expect_out "200000 rows"
+  kp check "$SRC/config/seed.ini" --set job.kernel=nope
+  expect_status 2
+}
+
+case_inspect_command() {
+  kp inspect "$SRC/plugins/libseed.so"
+  expect_status 0
+  expect_out "howmany_within_range"
+  expect_out "int64_t howmany_within_range(const int64_t *"
+  expect_out "howmany_within_range_rowonly"
+  kp inspect "$TP/libbadsig.so"
+  expect_out "i65"
+}
+
+case_info_command() {
+  kp info
+  expect_status 0
+  expect_out "cpu count: $(nproc)"
+  expect_out "backends: local"
+}
+
+case_help_version() {
+  kp --help
+  expect_status 0
+  expect_out "kpool run JOB.ini"
+  kp --version
+  expect_status 0
+  expect_out "kpool 0.1.0"
+}
+
+case_usage_errors() {
+  kp
+  expect_status 2
+  kp frobnicate
+  expect_status 2
+  expect_err "unknown command 'frobnicate'"
+  kp run
+  expect_status 2
+  expect_err "run needs a job file"
+  kp run a.ini b.ini
+  expect_status 2
+  kp run "$SRC/config/seed.ini" --bogus
+  expect_status 2
+  expect_err "unknown option '--bogus'"
+  kp run "$SRC/config/seed.ini" -j
+  expect_status 2
+}
+
+case_sigint() {
+  local j
+  j=$(job sleepy <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+workers = 2
+chunksize = 1
+EOF
+)
+  for ((i = 0; i < 400; i++)); do echo 0.05; done >"$T/secs.csv"
+  "$KPOOL" run "$j" -o "$T/out.csv" 2>"$T/stderr" &
+  local pid=$!
+  sleep 1
+  kill -INT $pid
+  wait $pid
+  status=$?
+  err="$T/stderr"
+  expect_status 130
+  expect_err "interrupted by SIGINT"
+  local done_lines
+  done_lines=$(grep -c '0.05' "$T/out.csv")
+  [ "$done_lines" -ge 2 ] && [ "$done_lines" -lt 400 ] || fail "$done_lines tasks finished"
+  [ "$(wc -l <"$T/out.csv")" -eq 400 ] || fail "not one line per task after SIGINT"
+  pgrep -P $pid >/dev/null && fail "workers outlived kpool"
+  true
+}
+
+case_resume_not_built() {
+  kp run "$SRC/config/seed.ini" --resume
+  expect_status 2
+  expect_err "--resume is not built yet"
+}
+
+vg() {
+  "$VALGRIND" --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+    --error-exitcode=99 --trace-children=no -q "$KPOOL" "$@" >"$T/stdout" 2>"$T/stderr"
+  status=$?
+  out="$T/stdout" err="$T/stderr"
+}
+
+case_valgrind_seed() {
+  vg run "$SRC/config/seed.ini" -j 2 -o "$T/seed.csv"
+  expect_status 0
+  expect_same "$T/seed.csv" "$DATA/seed.expected.csv"
+  vg run "$SRC/config/pow.ini"
+  expect_status 0
+  vg run "$SRC/config/starmap_jsonl.ini" --set input.path="$T/small.jsonl" < /dev/null
+  expect_status 2
+}
+
+case_valgrind_failures() {
+  local j
+  j=$(tk crash_on_3 0:50 "[output]" "errors = errors.jsonl")
+  vg run "$j"
+  expect_status 1
+  j=$(tk fail_if_negative -5:5)
+  vg run "$j"
+  expect_status 1
+  vg check "$SRC/config/seed.ini" --set job.kernel=nope
+  expect_status 2
+}
+
+if ! declare -F "case_$case_name" >/dev/null; then
+  echo "no such case: $case_name" >&2
+  exit 2
+fi
+"case_$case_name"
+if [ "$failures" -gt 0 ]; then
+  echo "$case_name: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "$case_name: ok"
