@@ -34,7 +34,6 @@
  * the stack, bounded by KP_MAX_PARAMS. */
 #include "kernel.h"
 
-#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -324,101 +323,9 @@ static int float_to(kp_type t, const kp_value *v, kp_scalar *out, const target *
 
 /* ---- reading numbers from text ------------------------------------- */
 
-enum { NUMBER_OK = 0, NUMBER_SYNTAX = -1, NUMBER_RANGE = -2 };
-
 static bool word_is(const char *s, size_t len, const char *word)
 {
     return strlen(word) == len && strncasecmp(s, word, len) == 0;
-}
-
-static size_t count_digits(const char *s, size_t len, size_t i)
-{
-    size_t start = i;
-    while (i < len && s[i] >= '0' && s[i] <= '9')
-        i++;
-    return i - start;
-}
-
-/* Reads s[0..len) as a whole decimal integer or float (or inf / nan) into
- * *out. s[len] must not continue a number (strtod reads the floats). This
- * is the same grammar as the args template's numbers. */
-static int parse_number(const char *s, size_t len, kp_value *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (i < len && (s[i] == '+' || s[i] == '-')) {
-        neg = s[i] == '-';
-        i++;
-    }
-    if (word_is(s + i, len - i, "inf") || word_is(s + i, len - i, "infinity")) {
-        out->kind = KP_V_FLOAT;
-        out->as.f = neg ? -INFINITY : INFINITY;
-        return NUMBER_OK;
-    }
-    if (word_is(s + i, len - i, "nan")) {
-        out->kind = KP_V_FLOAT;
-        out->as.f = neg ? -NAN : NAN;
-        return NUMBER_OK;
-    }
-
-    size_t int_start = i;
-    size_t int_digits = count_digits(s, len, i);
-    i += int_digits;
-    size_t frac_digits = 0;
-    bool is_int = true;
-    if (i < len && s[i] == '.') {
-        is_int = false;
-        frac_digits = count_digits(s, len, ++i);
-        i += frac_digits;
-    }
-    if (int_digits + frac_digits == 0)
-        return NUMBER_SYNTAX;
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        is_int = false;
-        i++;
-        if (i < len && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t exp_digits = count_digits(s, len, i);
-        if (exp_digits == 0)
-            return NUMBER_SYNTAX;
-        i += exp_digits;
-    }
-    if (i != len)
-        return NUMBER_SYNTAX;
-
-    if (is_int) {
-        uint64_t mag = 0;
-        for (size_t k = int_start; k < len; k++) {
-            unsigned digit = (unsigned)(s[k] - '0');
-            if (mag > (UINT64_MAX - digit) / 10)
-                return NUMBER_RANGE;
-            mag = mag * 10 + digit;
-        }
-        if (neg) {
-            if (mag > (uint64_t)INT64_MAX + 1)
-                return NUMBER_RANGE;
-            out->kind = KP_V_INT;
-            out->as.i = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
-        } else if (mag <= INT64_MAX) {
-            out->kind = KP_V_INT;
-            out->as.i = (int64_t)mag;
-        } else {
-            out->kind = KP_V_UINT;
-            out->as.u = mag;
-        }
-        return NUMBER_OK;
-    }
-
-    char *end;
-    errno = 0;
-    double f = strtod(s, &end);
-    if (end != s + len)
-        return NUMBER_SYNTAX;
-    if (errno == ERANGE && isinf(f))
-        return NUMBER_RANGE;
-    out->kind = KP_V_FLOAT;
-    out->as.f = f;
-    return NUMBER_OK;
 }
 
 static bool is_space(char c)
@@ -453,14 +360,14 @@ static int text_to(kp_type t, const kp_value *v, kp_scalar *out, const target *t
     }
 
     kp_value number;
-    int rc = parse_number(s, len, &number);
-    if (rc == NUMBER_SYNTAX) {
+    int rc = kp_value_parse_number(s, len, &number);
+    if (rc == KPOOL_EINVAL) {
         if (t == KP_T_BOOL)
             return refuse(tg, KPOOL_ETYPE, "%s is not a boolean (true, false, 0 or 1)",
                           show(v).text);
         return refuse(tg, KPOOL_ETYPE, "%s is not a number", show(v).text);
     }
-    if (rc == NUMBER_RANGE)
+    if (rc == KPOOL_ERANGE)
         return out_of_range(tg, t, v);
     return to_scalar(t, &number, out, tg);
 }

@@ -5,13 +5,11 @@
  * the offending item, so that `args = 4, ture` says "column 4". Lists may nest
  * up to TEMPLATE_MAX_DEPTH levels so that a hostile template cannot exhaust
  * the stack. Numbers are decimal only: "0x10" is not a number here, as in
- * JSON. kernel.c reads numbers in csv fields with the same grammar (its own
- * copy of parse_number); keep the two in step. */
+ * JSON; kp_value_parse_number reads them, as it does csv fields in kernel.c,
+ * so that both accept the same numbers. */
 #include "template.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,102 +26,11 @@ typedef struct parser {
     kp_err *err;
 } parser;
 
-/* ---- numbers ---------------------------------------------------------- */
-
-enum { NUMBER_OK = 0, NUMBER_SYNTAX = -1, NUMBER_RANGE = -2 };
+/* ---- words ------------------------------------------------------------ */
 
 static bool word_is(const char *s, size_t len, const char *word)
 {
     return strlen(word) == len && strncasecmp(s, word, len) == 0;
-}
-
-static size_t count_digits(const char *s, size_t len, size_t i)
-{
-    size_t start = i;
-    while (i < len && s[i] >= '0' && s[i] <= '9')
-        i++;
-    return i - start;
-}
-
-/* Reads s[0..len) as a whole decimal integer or float (or inf / nan) into
- * *out. s[len] must not continue a number (strtod reads the floats). */
-static int parse_number(const char *s, size_t len, kp_value *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (i < len && (s[i] == '+' || s[i] == '-')) {
-        neg = s[i] == '-';
-        i++;
-    }
-    if (word_is(s + i, len - i, "inf") || word_is(s + i, len - i, "infinity")) {
-        out->kind = KP_V_FLOAT;
-        out->as.f = neg ? -INFINITY : INFINITY;
-        return NUMBER_OK;
-    }
-    if (word_is(s + i, len - i, "nan")) {
-        out->kind = KP_V_FLOAT;
-        out->as.f = neg ? -NAN : NAN;
-        return NUMBER_OK;
-    }
-
-    size_t int_start = i;
-    size_t int_digits = count_digits(s, len, i);
-    i += int_digits;
-    size_t frac_digits = 0;
-    bool is_int = true;
-    if (i < len && s[i] == '.') {
-        is_int = false;
-        frac_digits = count_digits(s, len, ++i);
-        i += frac_digits;
-    }
-    if (int_digits + frac_digits == 0)
-        return NUMBER_SYNTAX;
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        is_int = false;
-        i++;
-        if (i < len && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t exp_digits = count_digits(s, len, i);
-        if (exp_digits == 0)
-            return NUMBER_SYNTAX;
-        i += exp_digits;
-    }
-    if (i != len)
-        return NUMBER_SYNTAX;
-
-    if (is_int) {
-        uint64_t mag = 0;
-        for (size_t k = int_start; k < len; k++) {
-            unsigned digit = (unsigned)(s[k] - '0');
-            if (mag > (UINT64_MAX - digit) / 10)
-                return NUMBER_RANGE;
-            mag = mag * 10 + digit;
-        }
-        if (neg) {
-            if (mag > (uint64_t)INT64_MAX + 1)
-                return NUMBER_RANGE;
-            out->kind = KP_V_INT;
-            out->as.i = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
-        } else if (mag <= INT64_MAX) {
-            out->kind = KP_V_INT;
-            out->as.i = (int64_t)mag;
-        } else {
-            out->kind = KP_V_UINT;
-            out->as.u = mag;
-        }
-        return NUMBER_OK;
-    }
-
-    char *end;
-    errno = 0;
-    double f = strtod(s, &end);
-    if (end != s + len)
-        return NUMBER_SYNTAX;
-    if (errno == ERANGE && isinf(f))
-        return NUMBER_RANGE;
-    out->kind = KP_V_FLOAT;
-    out->as.f = f;
-    return NUMBER_OK;
 }
 
 /* ---- the parser ------------------------------------------------------- */
@@ -331,10 +238,10 @@ static int parse_word(parser *p, kp_value *out)
                           start + 1, (int)len, w, (int)len, lower);
     }
 
-    int rc = parse_number(w, len, out);
-    if (rc == NUMBER_OK)
+    int rc = kp_value_parse_number(w, len, out);
+    if (rc == 0)
         return 0;
-    if (rc == NUMBER_RANGE) {
+    if (rc == KPOOL_ERANGE) {
         bool integral = !memchr(w, '.', len) && !memchr(w, 'e', len) && !memchr(w, 'E', len);
         if (integral && w[0] == '-')
             return fail(p, start, "%.*s is below the smallest integer (-9223372036854775808)",

@@ -1,10 +1,14 @@
-/* value.c - naming, indexing and describing kp_value for messages and tuples. */
+/* value.c - naming, indexing and describing kp_value, and reading numbers from text. */
 #include "value.h"
 
+#include <kpool/kpool.h>
+
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* A KP_V_NUMS bool element is read as one byte; C's bool must be that byte. */
 _Static_assert(sizeof(bool) == 1, "kpool assumes a one-byte bool (as numpy's bool dtype)");
@@ -317,4 +321,93 @@ void kp_value_describe(const kp_value *v, char *buf, size_t n)
     while (cut > 0 && ((unsigned char)buf[cut] & 0xC0) == 0x80)
         cut--;
     memcpy(buf + cut, "...", 4);
+}
+
+/* ---- reading numbers from text ------------------------------------- */
+
+static bool word_is(const char *s, size_t len, const char *word)
+{
+    return strlen(word) == len && strncasecmp(s, word, len) == 0;
+}
+
+static size_t count_digits(const char *s, size_t len, size_t i)
+{
+    size_t start = i;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++;
+    return i - start;
+}
+
+int kp_value_parse_number(const char *s, size_t len, kp_value *out)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && (s[i] == '+' || s[i] == '-')) {
+        neg = s[i] == '-';
+        i++;
+    }
+    if (word_is(s + i, len - i, "inf") || word_is(s + i, len - i, "infinity")) {
+        set_float(out, neg ? -INFINITY : INFINITY);
+        return 0;
+    }
+    if (word_is(s + i, len - i, "nan")) {
+        set_float(out, neg ? -NAN : NAN);
+        return 0;
+    }
+
+    size_t int_start = i;
+    size_t int_digits = count_digits(s, len, i);
+    i += int_digits;
+    size_t frac_digits = 0;
+    bool is_int = true;
+    if (i < len && s[i] == '.') {
+        is_int = false;
+        frac_digits = count_digits(s, len, ++i);
+        i += frac_digits;
+    }
+    if (int_digits + frac_digits == 0)
+        return KPOOL_EINVAL;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        is_int = false;
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t exp_digits = count_digits(s, len, i);
+        if (exp_digits == 0)
+            return KPOOL_EINVAL;
+        i += exp_digits;
+    }
+    if (i != len)
+        return KPOOL_EINVAL;
+
+    if (is_int) {
+        uint64_t mag = 0;
+        for (size_t k = int_start; k < len; k++) {
+            unsigned digit = (unsigned)(s[k] - '0');
+            if (mag > (UINT64_MAX - digit) / 10)
+                return KPOOL_ERANGE;
+            mag = mag * 10 + digit;
+        }
+        if (neg) {
+            if (mag > (uint64_t)INT64_MAX + 1)
+                return KPOOL_ERANGE;
+            set_int(out, mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag);
+        } else if (mag <= INT64_MAX) {
+            set_int(out, (int64_t)mag);
+        } else {
+            out->kind = KP_V_UINT;
+            out->as.u = mag;
+        }
+        return 0;
+    }
+
+    char *end;
+    errno = 0;
+    double f = strtod(s, &end);
+    if (end != s + len)
+        return KPOOL_EINVAL;
+    if (errno == ERANGE && isinf(f))
+        return KPOOL_ERANGE;
+    set_float(out, f);
+    return 0;
 }

@@ -63,4 +63,12 @@ bool kp_value_element(const kp_value *v, size_t i, kp_value *out);
  * truncated with "..." when longer). Used in error messages. */
 void kp_value_describe(const kp_value *v, char *buf, size_t n);
 
+/* Reads all of s[0..len), an optionally signed decimal integer or float or
+ * inf / infinity / nan in any case, into *out as an INT (UINT above
+ * INT64_MAX) or FLOAT value and returns 0, or leaves *out alone and returns
+ * KPOOL_EINVAL when the text is not such a number or KPOOL_ERANGE when it is
+ * outside int64 / uint64 or overflows a double; s[len] must not be a
+ * character that could continue a number, as floats are read with strtod. */
+int kp_value_parse_number(const char *s, size_t len, kp_value *out);
+
 #endif

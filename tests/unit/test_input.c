@@ -18,47 +18,8 @@
 
 #include <cmocka.h>
 
-#ifndef KP_TEST_TMP_DIR
-#define KP_TEST_TMP_DIR "/tmp"
-#endif
-
-static char tmpdir[PATH_MAX];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/input_XXXXXX", KP_TEST_TMP_DIR);
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    char path[PATH_MAX + 256];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        if (unlink(path) < 0)
-            rmdir(path);
-    }
-    closedir(d);
-    return rmdir(tmpdir);
-}
-
-static void write_file(char *path, size_t n, const char *name, const void *data, size_t len)
-{
-    snprintf(path, n, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
+#define INPUT_FIXTURE_DIR "input"
+#include "input_fixture.h"
 
 /* A v1.0 npy file of rows x cols int64 values r * 100 + c, data at byte 128. */
 static unsigned char *make_npy(size_t rows, size_t cols, size_t *len)

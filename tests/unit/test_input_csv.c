@@ -1,7 +1,6 @@
 /* test_input_csv.c - .csv inputs: quoting, line ends, headers, blank lines, errors. */
 #include "input.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,66 +13,15 @@
 
 #include <cmocka.h>
 
-#ifndef KP_TEST_TMP_DIR
-#define KP_TEST_TMP_DIR "/tmp"
-#endif
-
-static char tmpdir[PATH_MAX];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/input_csv_XXXXXX", KP_TEST_TMP_DIR);
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    char path[PATH_MAX + 256];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(tmpdir);
-}
-
-/* Each test gets a fresh arena, freed after it. */
-static int arena_setup(void **state)
-{
-    kp_arena *a = malloc(sizeof *a);
-    if (!a)
-        return -1;
-    kp_arena_init(a);
-    *state = a;
-    return 0;
-}
-
-static int arena_teardown(void **state)
-{
-    kp_arena_free(*state);
-    free(*state);
-    return 0;
-}
+#define INPUT_FIXTURE_DIR "input_csv"
+#include "input_fixture.h"
 
 /* Writes `text` (len bytes) as tmpdir/name and opens it as csv. */
 static int open_csv_n(kp_input **in, kp_err *err, const char *name, const char *text, size_t len,
                       bool header)
 {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(text, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
+    write_file(path, sizeof path, name, text, len);
     kp_input_config cfg = {.path = path, .format = KP_IN_AUTO, .header = header};
     kp_err_clear(err);
     return kp_input_open(in, &cfg, err);
@@ -93,12 +41,7 @@ static kp_input *open_csv(const char *text, bool header)
 /* Asserts that record `i` has exactly the fields given (NULL-terminated). */
 static void check_fields(const kp_input *in, size_t i, kp_arena *a, ...)
 {
-    kp_value v;
-    kp_err err;
-    int rc = kp_input_record(in, i, a, &v, &err);
-    if (rc != 0)
-        print_error("record %zu: %s\n", i, err.msg);
-    assert_int_equal(rc, 0);
+    kp_value v = read_ok(in, i, a);
     assert_int_equal(v.kind, KP_V_LIST);
     va_list ap;
     va_start(ap, a);

@@ -1,7 +1,6 @@
 /* test_input_jsonl.c - .jsonl inputs: values, blank lines, line numbers, errors. */
 #include "input.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,63 +13,13 @@
 
 #include <cmocka.h>
 
-#ifndef KP_TEST_TMP_DIR
-#define KP_TEST_TMP_DIR "/tmp"
-#endif
-
-static char tmpdir[PATH_MAX];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/input_jsonl_XXXXXX", KP_TEST_TMP_DIR);
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    char path[PATH_MAX + 256];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(tmpdir);
-}
-
-static int arena_setup(void **state)
-{
-    kp_arena *a = malloc(sizeof *a);
-    if (!a)
-        return -1;
-    kp_arena_init(a);
-    *state = a;
-    return 0;
-}
-
-static int arena_teardown(void **state)
-{
-    kp_arena_free(*state);
-    free(*state);
-    return 0;
-}
+#define INPUT_FIXTURE_DIR "input_jsonl"
+#include "input_fixture.h"
 
 static kp_input *open_jsonl_n(const char *name, const char *text, size_t len)
 {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(text, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
+    write_file(path, sizeof path, name, text, len);
     kp_input_config cfg = {.path = path, .format = KP_IN_AUTO};
     kp_input *in = NULL;
     kp_err err;
@@ -84,17 +33,6 @@ static kp_input *open_jsonl_n(const char *name, const char *text, size_t len)
 static kp_input *open_jsonl(const char *text)
 {
     return open_jsonl_n("t.jsonl", text, strlen(text));
-}
-
-static kp_value read_ok(const kp_input *in, size_t i, kp_arena *a)
-{
-    kp_value v;
-    kp_err err;
-    int rc = kp_input_record(in, i, a, &v, &err);
-    if (rc != 0)
-        print_error("record %zu: %s\n", i, err.msg);
-    assert_int_equal(rc, 0);
-    return v;
 }
 
 static const char *read_error(const kp_input *in, size_t i, kp_arena *a, kp_err *err)

@@ -3,7 +3,6 @@
  * Every file is built by the test itself, byte by byte, in a temporary folder. */
 #include "input.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,47 +15,8 @@
 
 #include <cmocka.h>
 
-#ifndef KP_TEST_TMP_DIR
-#define KP_TEST_TMP_DIR "/tmp"
-#endif
-
-static char tmpdir[PATH_MAX];
-
-static int group_setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/input_npy_XXXXXX", KP_TEST_TMP_DIR);
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    char path[PATH_MAX + 256];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(tmpdir);
-}
-
-/* Writes `len` bytes to tmpdir/name and puts the full path in `path`. */
-static void write_file(char *path, size_t n, const char *name, const void *data, size_t len)
-{
-    snprintf(path, n, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
+#define INPUT_FIXTURE_DIR "input_npy"
+#include "input_fixture.h"
 
 /* Builds an npy file: magic, version major.0, the header length, `dict`
  * padded with spaces and a newline so that the data starts at a multiple of

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "kernel.h"
+#include "value_fixture.h"
 
 #include <float.h>
 #include <math.h>
@@ -176,65 +177,6 @@ static void prepare(kp_kernel *k, const char *name, kp_fnptr fn, kp_type ret, co
 }
 
 #define NPARAMS(ps) (sizeof(ps) / sizeof((ps)[0]))
-
-static kp_value I(int64_t i)
-{
-    kp_value v = {.kind = KP_V_INT};
-    v.as.i = i;
-    return v;
-}
-
-static kp_value U(uint64_t u)
-{
-    kp_value v = {.kind = KP_V_UINT};
-    v.as.u = u;
-    return v;
-}
-
-static kp_value F(double f)
-{
-    kp_value v = {.kind = KP_V_FLOAT};
-    v.as.f = f;
-    return v;
-}
-
-static kp_value B(bool b)
-{
-    kp_value v = {.kind = KP_V_BOOL};
-    v.as.b = b;
-    return v;
-}
-
-static kp_value S(const char *s)
-{
-    kp_value v = {.kind = KP_V_STR};
-    v.as.s.ptr = s;
-    v.as.s.len = strlen(s);
-    return v;
-}
-
-static kp_value NUL(void)
-{
-    kp_value v = {.kind = KP_V_NULL};
-    return v;
-}
-
-static kp_value L(const kp_value *items, size_t n)
-{
-    kp_value v = {.kind = KP_V_LIST};
-    v.as.list.items = items;
-    v.as.list.len = n;
-    return v;
-}
-
-static kp_value NUMS(const void *data, size_t n, kp_type type)
-{
-    kp_value v = {.kind = KP_V_NUMS};
-    v.as.nums.data = data;
-    v.as.nums.len = n;
-    v.as.nums.type = type;
-    return v;
-}
 
 static int setup(void **state)
 {
@@ -423,11 +365,11 @@ static void test_call_i8_negative_return(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_I8, false, "a"}, {KP_T_I8, false, "b"}};
     prepare(&k, "i8_add", (kp_fnptr)k_i8_add, KP_T_I8, ps, 2);
-    kp_value args[2] = {I(-2), I(-3)};
+    kp_value args[2] = {int_value(-2), int_value(-3)};
     assert_int_equal(call_ok(&k, args, 2, *state).value.i8, -5);
-    kp_value edge[2] = {I(-100), I(-28)};
+    kp_value edge[2] = {int_value(-100), int_value(-28)};
     assert_int_equal(call_ok(&k, edge, 2, *state).value.i8, -128);
-    kp_value top[2] = {I(100), I(27)};
+    kp_value top[2] = {int_value(100), int_value(27)};
     assert_int_equal(call_ok(&k, top, 2, *state).value.i8, 127);
 }
 
@@ -436,7 +378,7 @@ static void test_call_u8_return(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_U8, false, "a"}, {KP_T_U8, false, "b"}};
     prepare(&k, "u8_add", (kp_fnptr)k_u8_add, KP_T_U8, ps, 2);
-    kp_value args[2] = {I(200), I(55)};
+    kp_value args[2] = {int_value(200), int_value(55)};
     assert_int_equal(call_ok(&k, args, 2, *state).value.u8, 255);
 }
 
@@ -445,9 +387,9 @@ static void test_call_i16_negative_return(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_I16, false, "a"}, {KP_T_I16, false, "b"}};
     prepare(&k, "i16_sub", (kp_fnptr)k_i16_sub, KP_T_I16, ps, 2);
-    kp_value args[2] = {I(-100), I(200)};
+    kp_value args[2] = {int_value(-100), int_value(200)};
     assert_int_equal(call_ok(&k, args, 2, *state).value.i16, -300);
-    kp_value low[2] = {I(-32768), I(0)};
+    kp_value low[2] = {int_value(-32768), int_value(0)};
     assert_int_equal(call_ok(&k, low, 2, *state).value.i16, -32768);
 }
 
@@ -456,7 +398,7 @@ static void test_call_u16_returns_65535(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_U16, false, "a"}};
     prepare(&k, "u16_id", (kp_fnptr)k_u16_id, KP_T_U16, ps, 1);
-    kp_value args[1] = {I(65535)};
+    kp_value args[1] = {int_value(65535)};
     assert_int_equal(call_ok(&k, args, 1, *state).value.u16, 65535);
 }
 
@@ -465,12 +407,12 @@ static void test_call_i32_and_u32(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_I32, false, "a"}};
     prepare(&k, "i32_neg", (kp_fnptr)k_i32_neg, KP_T_I32, ps, 1);
-    kp_value args[1] = {I(2147483647)};
+    kp_value args[1] = {int_value(2147483647)};
     assert_int_equal(call_ok(&k, args, 1, *state).value.i32, -2147483647);
 
     const pspec pu[] = {{KP_T_U32, false, "a"}};
     prepare(&k, "u32_id", (kp_fnptr)k_u32_id, KP_T_U32, pu, 1);
-    kp_value big[1] = {I(4294967295LL)};
+    kp_value big[1] = {int_value(4294967295LL)};
     assert_true(call_ok(&k, big, 1, *state).value.u32 == 4294967295u);
 }
 
@@ -479,12 +421,12 @@ static void test_call_i64_and_u64(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_I64, false, "a"}};
     prepare(&k, "i64_id", (kp_fnptr)k_i64_id, KP_T_I64, ps, 1);
-    kp_value args[1] = {I(INT64_MIN)};
+    kp_value args[1] = {int_value(INT64_MIN)};
     assert_true(call_ok(&k, args, 1, *state).value.i64 == INT64_MIN);
 
     const pspec pu[] = {{KP_T_U64, false, "a"}};
     prepare(&k, "u64_id", (kp_fnptr)k_u64_id, KP_T_U64, pu, 1);
-    kp_value big[1] = {U(UINT64_MAX)};
+    kp_value big[1] = {uint_value(UINT64_MAX)};
     assert_true(call_ok(&k, big, 1, *state).value.u64 == UINT64_MAX);
 }
 
@@ -493,14 +435,14 @@ static void test_call_f32_and_f64(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_F32, false, "x"}};
     prepare(&k, "f32_half", (kp_fnptr)k_f32_half, KP_T_F32, ps, 1);
-    kp_value args[1] = {F(3.0)};
+    kp_value args[1] = {float_value(3.0)};
     assert_true(call_ok(&k, args, 1, *state).value.f32 == 1.5f);
-    kp_value integer[1] = {I(5)};
+    kp_value integer[1] = {int_value(5)};
     assert_true(call_ok(&k, integer, 1, *state).value.f32 == 2.5f);
 
     const pspec pd[] = {{KP_T_F64, false, "x"}, {KP_T_F64, false, "y"}};
     prepare(&k, "f64_mul_add", (kp_fnptr)k_f64_mul_add, KP_T_F64, pd, 2);
-    kp_value two[2] = {F(1.5), I(4)};
+    kp_value two[2] = {float_value(1.5), int_value(4)};
     assert_true(call_ok(&k, two, 2, *state).value.f64 == 6.5);
 }
 
@@ -509,13 +451,13 @@ static void test_call_bool_returns_true(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_BOOL, false, "b"}};
     prepare(&k, "bool_not", (kp_fnptr)k_bool_not, KP_T_BOOL, ps, 1);
-    kp_value f[1] = {B(false)};
+    kp_value f[1] = {bool_value(false)};
     assert_true(call_ok(&k, f, 1, *state).value.b);
-    kp_value t[1] = {B(true)};
+    kp_value t[1] = {bool_value(true)};
     assert_false(call_ok(&k, t, 1, *state).value.b);
-    kp_value zero[1] = {I(0)};
+    kp_value zero[1] = {int_value(0)};
     assert_true(call_ok(&k, zero, 1, *state).value.b);
-    kp_value text[1] = {S("TRUE")};
+    kp_value text[1] = {str_value("TRUE")};
     assert_false(call_ok(&k, text, 1, *state).value.b);
 }
 
@@ -524,9 +466,9 @@ static void test_call_str_parameter_and_return(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_STR, false, "s"}};
     prepare(&k, "str_len", (kp_fnptr)k_str_len, KP_T_I64, ps, 1);
-    kp_value args[1] = {S("hello")};
+    kp_value args[1] = {str_value("hello")};
     assert_int_equal(call_ok(&k, args, 1, *state).value.i64, 5);
-    kp_value spaced[1] = {S(" x ")};
+    kp_value spaced[1] = {str_value(" x ")};
     assert_int_equal(call_ok(&k, spaced, 1, *state).value.i64, 3);
 
     prepare(&k, "greet", (kp_fnptr)k_str_greet, KP_T_STR, NULL, 0);
@@ -540,7 +482,7 @@ static void test_call_void_kernel(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_I32, false, "by"}};
     prepare(&k, "count", (kp_fnptr)k_void_count, KP_T_VOID, ps, 1);
-    kp_value args[1] = {I(3)};
+    kp_value args[1] = {int_value(3)};
     kp_result r = call_ok(&k, args, 1, *state);
     assert_int_equal(r.type, KP_T_VOID);
     assert_true(r.value.u64 == 0);
@@ -562,11 +504,14 @@ static void test_call_mixed_registers_and_stack(void **state)
     };
     prepare(&k, "mixed", (kp_fnptr)k_mixed, KP_T_F64, ps, NPARAMS(ps));
     assert_int_equal(k.n_cargs, 20);
-    kp_value h[3] = {I(1), I(-2), I(3)};
-    kp_value args[] = {I(-7),   I(65000), F(0.5),  F(-1.25),       I(-1234567890123),
-                       B(true), S("abc"), L(h, 3), I(200),         F(1.0),
-                       F(2.0),  F(3.0),   F(4.0),  F(5.0),         F(6.0),
-                       F(7.0),  I(-9999), I(-300), I(4000000000LL)};
+    kp_value h[3] = {int_value(1), int_value(-2), int_value(3)};
+    kp_value args[] = {int_value(-7),          int_value(65000),          float_value(0.5),
+                       float_value(-1.25),     int_value(-1234567890123), bool_value(true),
+                       str_value("abc"),       list_value(h, 3),          int_value(200),
+                       float_value(1.0),       float_value(2.0),          float_value(3.0),
+                       float_value(4.0),       float_value(5.0),          float_value(6.0),
+                       float_value(7.0),       int_value(-9999),          int_value(-300),
+                       int_value(4000000000LL)};
     int32_t hd[3] = {1, -2, 3};
     double expected = k_mixed(-7, 65000, 0.5f, -1.25, -1234567890123, true, "abc", hd, 3, 200, 1.0,
                               2.0, 3.0, 4.0, 5.0, 6.0, 7.0, -9999, -300, 4000000000u);
@@ -582,7 +527,7 @@ static void test_call_seed_kernel_with_nums_is_zero_copy(void **state)
         {KP_T_I64, true, "row"}, {KP_T_I64, false, "minimum"}, {KP_T_I64, false, "maximum"}};
     prepare(&k, "howmany_within_range", (kp_fnptr)howmany_within_range, KP_T_I64, ps, 3);
     int64_t row[5] = {5, 6, 7, 0, 9};
-    kp_value args[3] = {NUMS(row, 5, KP_T_I64), I(4), I(8)};
+    kp_value args[3] = {nums_value(row, 5, KP_T_I64), int_value(4), int_value(8)};
     assert_int_equal(call_ok(&k, args, 3, *state).value.i64, 3);
     assert_ptr_equal(last_data, row);
 }
@@ -593,13 +538,14 @@ static void test_call_seed_kernel_with_list_and_csv_fields(void **state)
     const pspec ps[] = {
         {KP_T_I64, true, "row"}, {KP_T_I64, false, "minimum"}, {KP_T_I64, false, "maximum"}};
     prepare(&k, "howmany_within_range", (kp_fnptr)howmany_within_range, KP_T_I64, ps, 3);
-    kp_value row[5] = {I(5), I(6), I(7), I(0), I(9)};
-    kp_value args[3] = {L(row, 5), I(4), I(8)};
+    kp_value row[5] = {int_value(5), int_value(6), int_value(7), int_value(0), int_value(9)};
+    kp_value args[3] = {list_value(row, 5), int_value(4), int_value(8)};
     assert_int_equal(call_ok(&k, args, 3, *state).value.i64, 3);
 
     /* A csv record: every field is text. */
-    kp_value fields[5] = {S("5"), S(" 6"), S("7 "), S("0"), S("9")};
-    kp_value text_args[3] = {L(fields, 5), S("4"), S("8")};
+    kp_value fields[5] = {str_value("5"), str_value(" 6"), str_value("7 "), str_value("0"),
+                          str_value("9")};
+    kp_value text_args[3] = {list_value(fields, 5), str_value("4"), str_value("8")};
     assert_int_equal(call_ok(&k, text_args, 3, *state).value.i64, 3);
 }
 
@@ -616,12 +562,12 @@ static void test_call_sum_kernels_every_element_type(void **state)
         {KP_T_U64, (kp_fnptr)k_sum_u64},   {KP_T_F32, (kp_fnptr)k_sum_f32},
         {KP_T_F64, (kp_fnptr)k_sum_f64},
     };
-    kp_value items[4] = {I(1), I(0), I(1), I(1)};
+    kp_value items[4] = {int_value(1), int_value(0), int_value(1), int_value(1)};
     for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++) {
         kp_kernel k;
         const pspec ps[] = {{kernels[i].type, true, "row"}};
         prepare(&k, kp_type_name(kernels[i].type), kernels[i].fn, KP_T_F64, ps, 1);
-        kp_value args[1] = {L(items, 4)};
+        kp_value args[1] = {list_value(items, 4)};
         kp_result r = call_ok(&k, args, 1, *state);
         if (r.value.f64 != 3.0)
             fail_msg("sum of %s[] is %g", kp_type_name(kernels[i].type), r.value.f64);
@@ -667,7 +613,7 @@ static void test_call_sum_kernels_zero_copy_every_matching_type(void **state)
         const pspec ps[] = {{cases[i].type, true, "row"}};
         prepare(&k, kp_type_name(cases[i].type), cases[i].fn, KP_T_F64, ps, 1);
         memcpy(buf, cases[i].data, 4 * kp_type_size(cases[i].type));
-        kp_value args[1] = {NUMS(buf, 4, cases[i].type)};
+        kp_value args[1] = {nums_value(buf, 4, cases[i].type)};
         kp_result r = call_ok(&k, args, 1, *state);
         if (r.value.f64 != cases[i].sum)
             fail_msg("sum of %s[] is %.17g, expected %.17g", kp_type_name(cases[i].type),
@@ -683,7 +629,7 @@ static void test_call_nums_of_another_type_is_converted(void **state)
     const pspec ps[] = {{KP_T_F64, true, "row"}};
     prepare(&k, "sum_f64", (kp_fnptr)k_sum_f64, KP_T_F64, ps, 1);
     int32_t row[3] = {1, -2, 40};
-    kp_value args[1] = {NUMS(row, 3, KP_T_I32)};
+    kp_value args[1] = {nums_value(row, 3, KP_T_I32)};
     assert_true(call_ok(&k, args, 1, *state).value.f64 == 39.0);
     assert_ptr_not_equal(last_data, row);
 }
@@ -696,7 +642,7 @@ static void test_call_unaligned_nums_is_copied(void **state)
     static _Alignas(16) unsigned char raw[40];
     int64_t row[3] = {10, 20, -5};
     memcpy(raw + 1, row, sizeof row);
-    kp_value args[1] = {NUMS(raw + 1, 3, KP_T_I64)};
+    kp_value args[1] = {nums_value(raw + 1, 3, KP_T_I64)};
     assert_true(call_ok(&k, args, 1, *state).value.f64 == 25.0);
     assert_ptr_not_equal(last_data, raw + 1);
     assert_int_equal((uintptr_t)last_data % _Alignof(int64_t), 0);
@@ -708,7 +654,7 @@ static void test_call_bool_nums_with_other_bytes_is_normalised(void **state)
     const pspec ps[] = {{KP_T_BOOL, true, "row"}};
     prepare(&k, "sum_bool", (kp_fnptr)k_sum_bool, KP_T_F64, ps, 1);
     unsigned char bytes[4] = {0, 2, 1, 255};
-    kp_value args[1] = {NUMS(bytes, 4, KP_T_BOOL)};
+    kp_value args[1] = {nums_value(bytes, 4, KP_T_BOOL)};
     assert_true(call_ok(&k, args, 1, *state).value.f64 == 3.0);
     assert_ptr_not_equal(last_data, bytes);
 }
@@ -718,7 +664,7 @@ static void test_call_empty_array(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_I32, true, "row"}};
     prepare(&k, "sum_i32", (kp_fnptr)k_sum_i32, KP_T_F64, ps, 1);
-    kp_value args[1] = {L(NULL, 0)};
+    kp_value args[1] = {list_value(NULL, 0)};
     assert_true(call_ok(&k, args, 1, *state).value.f64 == 0.0);
     assert_int_equal(last_len, 0);
 }
@@ -728,29 +674,32 @@ static void test_call_empty_array(void **state)
 static void test_convert_integer_ranges(void **state)
 {
     kp_arena *a = *state;
-    assert_int_equal(convert_ok(KP_T_I8, I(-128), a).i8, -128);
-    assert_int_equal(convert_ok(KP_T_I8, I(127), a).i8, 127);
-    convert_fails(KP_T_I8, I(-129), a, KPOOL_ERANGE, "argument 1 (x): -129 does not fit i8");
-    convert_fails(KP_T_I8, I(128), a, KPOOL_ERANGE, "argument 1 (x): 128 does not fit i8");
-    assert_int_equal(convert_ok(KP_T_U8, I(255), a).u8, 255);
-    convert_fails(KP_T_U8, I(256), a, KPOOL_ERANGE, "argument 1 (x): 256 does not fit u8");
-    convert_fails(KP_T_U8, I(-1), a, KPOOL_ERANGE, "argument 1 (x): -1 does not fit u8");
-    assert_int_equal(convert_ok(KP_T_I16, I(-32768), a).i16, -32768);
-    convert_fails(KP_T_I16, I(32768), a, KPOOL_ERANGE, "argument 1 (x): 32768 does not fit i16");
-    assert_int_equal(convert_ok(KP_T_U16, I(65535), a).u16, 65535);
-    convert_fails(KP_T_U16, I(65536), a, KPOOL_ERANGE, "argument 1 (x): 65536 does not fit u16");
-    assert_int_equal(convert_ok(KP_T_I32, I(INT32_MIN), a).i32, INT32_MIN);
-    convert_fails(KP_T_I32, I(2147483648LL), a, KPOOL_ERANGE,
+    assert_int_equal(convert_ok(KP_T_I8, int_value(-128), a).i8, -128);
+    assert_int_equal(convert_ok(KP_T_I8, int_value(127), a).i8, 127);
+    convert_fails(KP_T_I8, int_value(-129), a, KPOOL_ERANGE,
+                  "argument 1 (x): -129 does not fit i8");
+    convert_fails(KP_T_I8, int_value(128), a, KPOOL_ERANGE, "argument 1 (x): 128 does not fit i8");
+    assert_int_equal(convert_ok(KP_T_U8, int_value(255), a).u8, 255);
+    convert_fails(KP_T_U8, int_value(256), a, KPOOL_ERANGE, "argument 1 (x): 256 does not fit u8");
+    convert_fails(KP_T_U8, int_value(-1), a, KPOOL_ERANGE, "argument 1 (x): -1 does not fit u8");
+    assert_int_equal(convert_ok(KP_T_I16, int_value(-32768), a).i16, -32768);
+    convert_fails(KP_T_I16, int_value(32768), a, KPOOL_ERANGE,
+                  "argument 1 (x): 32768 does not fit i16");
+    assert_int_equal(convert_ok(KP_T_U16, int_value(65535), a).u16, 65535);
+    convert_fails(KP_T_U16, int_value(65536), a, KPOOL_ERANGE,
+                  "argument 1 (x): 65536 does not fit u16");
+    assert_int_equal(convert_ok(KP_T_I32, int_value(INT32_MIN), a).i32, INT32_MIN);
+    convert_fails(KP_T_I32, int_value(2147483648LL), a, KPOOL_ERANGE,
                   "argument 1 (x): 2147483648 does not fit i32");
-    assert_true(convert_ok(KP_T_U32, I(4294967295LL), a).u32 == 4294967295u);
-    convert_fails(KP_T_U32, I(4294967296LL), a, KPOOL_ERANGE,
+    assert_true(convert_ok(KP_T_U32, int_value(4294967295LL), a).u32 == 4294967295u);
+    convert_fails(KP_T_U32, int_value(4294967296LL), a, KPOOL_ERANGE,
                   "argument 1 (x): 4294967296 does not fit u32");
-    assert_true(convert_ok(KP_T_I64, I(INT64_MIN), a).i64 == INT64_MIN);
-    convert_fails(KP_T_I64, U((uint64_t)INT64_MAX + 1), a, KPOOL_ERANGE,
+    assert_true(convert_ok(KP_T_I64, int_value(INT64_MIN), a).i64 == INT64_MIN);
+    convert_fails(KP_T_I64, uint_value((uint64_t)INT64_MAX + 1), a, KPOOL_ERANGE,
                   "argument 1 (x): 9223372036854775808 does not fit i64");
-    assert_true(convert_ok(KP_T_U64, U(UINT64_MAX), a).u64 == UINT64_MAX);
-    assert_true(convert_ok(KP_T_U64, I(INT64_MAX), a).u64 == (uint64_t)INT64_MAX);
-    convert_fails(KP_T_U64, I(-1), a, KPOOL_ERANGE, "argument 1 (x): -1 does not fit u64");
+    assert_true(convert_ok(KP_T_U64, uint_value(UINT64_MAX), a).u64 == UINT64_MAX);
+    assert_true(convert_ok(KP_T_U64, int_value(INT64_MAX), a).u64 == (uint64_t)INT64_MAX);
+    convert_fails(KP_T_U64, int_value(-1), a, KPOOL_ERANGE, "argument 1 (x): -1 does not fit u64");
 }
 
 static void test_convert_error_names_parameter_and_position(void **state)
@@ -758,14 +707,14 @@ static void test_convert_error_names_parameter_and_position(void **state)
     kp_arena *a = *state;
     kp_scalar out;
     kp_err err;
-    kp_value v = I(300);
+    kp_value v = int_value(300);
     assert_int_equal(convert(KP_T_I8, "minimum", 1, &v, a, &out, &err), KPOOL_ERANGE);
     assert_string_equal(err.msg, "argument 2 (minimum): 300 does not fit i8");
     assert_int_equal(err.code, KPOOL_ERANGE);
-    v = F(2.5);
+    v = float_value(2.5);
     assert_int_equal(convert(KP_T_I32, NULL, 2, &v, a, &out, &err), KPOOL_ERANGE);
     assert_string_equal(err.msg, "argument 3: 2.5 has a fraction; i32 needs an integer");
-    v = S("abc");
+    v = str_value("abc");
     assert_int_equal(convert(KP_T_F64, "x", 0, &v, a, &out, &err), KPOOL_ETYPE);
     assert_string_equal(err.msg, "argument 1 (x): \"abc\" is not a number");
 }
@@ -773,145 +722,158 @@ static void test_convert_error_names_parameter_and_position(void **state)
 static void test_convert_integer_to_bool_and_floats(void **state)
 {
     kp_arena *a = *state;
-    assert_true(convert_ok(KP_T_BOOL, I(1), a).b);
-    assert_false(convert_ok(KP_T_BOOL, I(0), a).b);
-    convert_fails(KP_T_BOOL, I(2), a, KPOOL_ERANGE,
+    assert_true(convert_ok(KP_T_BOOL, int_value(1), a).b);
+    assert_false(convert_ok(KP_T_BOOL, int_value(0), a).b);
+    convert_fails(KP_T_BOOL, int_value(2), a, KPOOL_ERANGE,
                   "argument 1 (x): 2 does not fit bool (only 0 and 1 do)");
-    convert_fails(KP_T_BOOL, I(-1), a, KPOOL_ERANGE,
+    convert_fails(KP_T_BOOL, int_value(-1), a, KPOOL_ERANGE,
                   "argument 1 (x): -1 does not fit bool (only 0 and 1 do)");
-    assert_true(convert_ok(KP_T_F64, I(-3), a).f64 == -3.0);
-    assert_true(convert_ok(KP_T_F32, I(7), a).f32 == 7.0f);
-    assert_true(convert_ok(KP_T_F64, U(UINT64_MAX), a).f64 == 18446744073709551616.0);
-    assert_true(convert_ok(KP_T_F32, U(UINT64_MAX), a).f32 == 18446744073709551616.0f);
+    assert_true(convert_ok(KP_T_F64, int_value(-3), a).f64 == -3.0);
+    assert_true(convert_ok(KP_T_F32, int_value(7), a).f32 == 7.0f);
+    assert_true(convert_ok(KP_T_F64, uint_value(UINT64_MAX), a).f64 == 18446744073709551616.0);
+    assert_true(convert_ok(KP_T_F32, uint_value(UINT64_MAX), a).f32 == 18446744073709551616.0f);
 }
 
 static void test_convert_float_to_integers(void **state)
 {
     kp_arena *a = *state;
-    assert_int_equal(convert_ok(KP_T_I32, F(2.0), a).i32, 2);
-    assert_int_equal(convert_ok(KP_T_I8, F(-128.0), a).i8, -128);
-    assert_int_equal(convert_ok(KP_T_U8, F(255.0), a).u8, 255);
-    assert_int_equal(convert_ok(KP_T_U8, F(-0.0), a).u8, 0);
-    assert_true(convert_ok(KP_T_I64, F(-9223372036854775808.0), a).i64 == INT64_MIN);
-    assert_true(convert_ok(KP_T_U64, F(18446744073709549568.0), a).u64 == 18446744073709549568u);
-    convert_fails(KP_T_I32, F(2.5), a, KPOOL_ERANGE,
+    assert_int_equal(convert_ok(KP_T_I32, float_value(2.0), a).i32, 2);
+    assert_int_equal(convert_ok(KP_T_I8, float_value(-128.0), a).i8, -128);
+    assert_int_equal(convert_ok(KP_T_U8, float_value(255.0), a).u8, 255);
+    assert_int_equal(convert_ok(KP_T_U8, float_value(-0.0), a).u8, 0);
+    assert_true(convert_ok(KP_T_I64, float_value(-9223372036854775808.0), a).i64 == INT64_MIN);
+    assert_true(convert_ok(KP_T_U64, float_value(18446744073709549568.0), a).u64 ==
+                18446744073709549568u);
+    convert_fails(KP_T_I32, float_value(2.5), a, KPOOL_ERANGE,
                   "argument 1 (x): 2.5 has a fraction; i32 needs an integer");
-    convert_fails(KP_T_U8, F(256.0), a, KPOOL_ERANGE, "argument 1 (x): 256.0 does not fit u8");
-    convert_fails(KP_T_U8, F(-1.0), a, KPOOL_ERANGE, "argument 1 (x): -1.0 does not fit u8");
-    convert_fails(KP_T_I64, F(9223372036854775808.0), a, KPOOL_ERANGE,
+    convert_fails(KP_T_U8, float_value(256.0), a, KPOOL_ERANGE,
+                  "argument 1 (x): 256.0 does not fit u8");
+    convert_fails(KP_T_U8, float_value(-1.0), a, KPOOL_ERANGE,
+                  "argument 1 (x): -1.0 does not fit u8");
+    convert_fails(KP_T_I64, float_value(9223372036854775808.0), a, KPOOL_ERANGE,
                   "argument 1 (x): 9.223372036854776e+18 does not fit i64");
-    convert_fails(KP_T_U64, F(18446744073709551616.0), a, KPOOL_ERANGE,
+    convert_fails(KP_T_U64, float_value(18446744073709551616.0), a, KPOOL_ERANGE,
                   "argument 1 (x): 1.8446744073709552e+19 does not fit u64");
-    convert_fails(KP_T_I64, F(1e20), a, KPOOL_ERANGE, "argument 1 (x): 1e+20 does not fit i64");
-    convert_fails(KP_T_I32, F(NAN), a, KPOOL_ERANGE, "argument 1 (x): nan does not fit i32");
-    convert_fails(KP_T_I64, F(-INFINITY), a, KPOOL_ERANGE, "argument 1 (x): -inf does not fit i64");
+    convert_fails(KP_T_I64, float_value(1e20), a, KPOOL_ERANGE,
+                  "argument 1 (x): 1e+20 does not fit i64");
+    convert_fails(KP_T_I32, float_value(NAN), a, KPOOL_ERANGE,
+                  "argument 1 (x): nan does not fit i32");
+    convert_fails(KP_T_I64, float_value(-INFINITY), a, KPOOL_ERANGE,
+                  "argument 1 (x): -inf does not fit i64");
 }
 
 static void test_convert_float_to_floats_and_bool(void **state)
 {
     kp_arena *a = *state;
-    assert_true(convert_ok(KP_T_F64, F(0.1), a).f64 == 0.1);
-    assert_true(convert_ok(KP_T_F32, F(0.1), a).f32 == 0.1f);
-    assert_true(convert_ok(KP_T_F32, F(FLT_MAX), a).f32 == FLT_MAX);
-    assert_true(isinf(convert_ok(KP_T_F32, F(-INFINITY), a).f32));
-    assert_true(isnan(convert_ok(KP_T_F32, F(NAN), a).f32));
-    assert_true(isnan(convert_ok(KP_T_F64, F(NAN), a).f64));
-    convert_fails(KP_T_F32, F(1e300), a, KPOOL_ERANGE, "argument 1 (x): 1e+300 does not fit f32");
-    convert_fails(KP_T_F32, F(-1e39), a, KPOOL_ERANGE, "argument 1 (x): -1e+39 does not fit f32");
-    assert_true(convert_ok(KP_T_BOOL, F(1.0), a).b);
-    assert_false(convert_ok(KP_T_BOOL, F(0.0), a).b);
-    convert_fails(KP_T_BOOL, F(0.5), a, KPOOL_ERANGE,
+    assert_true(convert_ok(KP_T_F64, float_value(0.1), a).f64 == 0.1);
+    assert_true(convert_ok(KP_T_F32, float_value(0.1), a).f32 == 0.1f);
+    assert_true(convert_ok(KP_T_F32, float_value(FLT_MAX), a).f32 == FLT_MAX);
+    assert_true(isinf(convert_ok(KP_T_F32, float_value(-INFINITY), a).f32));
+    assert_true(isnan(convert_ok(KP_T_F32, float_value(NAN), a).f32));
+    assert_true(isnan(convert_ok(KP_T_F64, float_value(NAN), a).f64));
+    convert_fails(KP_T_F32, float_value(1e300), a, KPOOL_ERANGE,
+                  "argument 1 (x): 1e+300 does not fit f32");
+    convert_fails(KP_T_F32, float_value(-1e39), a, KPOOL_ERANGE,
+                  "argument 1 (x): -1e+39 does not fit f32");
+    assert_true(convert_ok(KP_T_BOOL, float_value(1.0), a).b);
+    assert_false(convert_ok(KP_T_BOOL, float_value(0.0), a).b);
+    convert_fails(KP_T_BOOL, float_value(0.5), a, KPOOL_ERANGE,
                   "argument 1 (x): 0.5 does not fit bool (only 0 and 1 do)");
-    convert_fails(KP_T_BOOL, F(2.0), a, KPOOL_ERANGE,
+    convert_fails(KP_T_BOOL, float_value(2.0), a, KPOOL_ERANGE,
                   "argument 1 (x): 2.0 does not fit bool (only 0 and 1 do)");
 }
 
 static void test_convert_bool(void **state)
 {
     kp_arena *a = *state;
-    assert_true(convert_ok(KP_T_BOOL, B(true), a).b);
-    assert_int_equal(convert_ok(KP_T_I32, B(true), a).i32, 1);
-    assert_int_equal(convert_ok(KP_T_U8, B(false), a).u8, 0);
-    assert_true(convert_ok(KP_T_U64, B(true), a).u64 == 1);
-    convert_fails(KP_T_F64, B(true), a, KPOOL_ETYPE,
+    assert_true(convert_ok(KP_T_BOOL, bool_value(true), a).b);
+    assert_int_equal(convert_ok(KP_T_I32, bool_value(true), a).i32, 1);
+    assert_int_equal(convert_ok(KP_T_U8, bool_value(false), a).u8, 0);
+    assert_true(convert_ok(KP_T_U64, bool_value(true), a).u64 == 1);
+    convert_fails(KP_T_F64, bool_value(true), a, KPOOL_ETYPE,
                   "argument 1 (x): true is a boolean; f64 needs a number");
-    convert_fails(KP_T_F32, B(false), a, KPOOL_ETYPE,
+    convert_fails(KP_T_F32, bool_value(false), a, KPOOL_ETYPE,
                   "argument 1 (x): false is a boolean; f32 needs a number");
 }
 
 static void test_convert_text_to_numbers(void **state)
 {
     kp_arena *a = *state;
-    assert_true(convert_ok(KP_T_I64, S("4"), a).i64 == 4);
-    assert_true(convert_ok(KP_T_I64, S(" 4 "), a).i64 == 4);
-    assert_true(convert_ok(KP_T_I64, S("\t-7\r"), a).i64 == -7);
-    assert_true(convert_ok(KP_T_I64, S("2.0"), a).i64 == 2);
-    assert_true(convert_ok(KP_T_U64, S("18446744073709551615"), a).u64 == UINT64_MAX);
-    assert_true(convert_ok(KP_T_F64, S("2.5"), a).f64 == 2.5);
-    assert_true(convert_ok(KP_T_F64, S("-1e3"), a).f64 == -1000.0);
-    assert_true(convert_ok(KP_T_F32, S(".5"), a).f32 == 0.5f);
-    assert_true(isinf(convert_ok(KP_T_F64, S("-inf"), a).f64));
-    assert_true(isnan(convert_ok(KP_T_F64, S("nan"), a).f64));
-    convert_fails(KP_T_I64, S(""), a, KPOOL_ETYPE,
+    assert_true(convert_ok(KP_T_I64, str_value("4"), a).i64 == 4);
+    assert_true(convert_ok(KP_T_I64, str_value(" 4 "), a).i64 == 4);
+    assert_true(convert_ok(KP_T_I64, str_value("\t-7\r"), a).i64 == -7);
+    assert_true(convert_ok(KP_T_I64, str_value("2.0"), a).i64 == 2);
+    assert_true(convert_ok(KP_T_U64, str_value("18446744073709551615"), a).u64 == UINT64_MAX);
+    assert_true(convert_ok(KP_T_F64, str_value("2.5"), a).f64 == 2.5);
+    assert_true(convert_ok(KP_T_F64, str_value("-1e3"), a).f64 == -1000.0);
+    assert_true(convert_ok(KP_T_F32, str_value(".5"), a).f32 == 0.5f);
+    assert_true(isinf(convert_ok(KP_T_F64, str_value("-inf"), a).f64));
+    assert_true(isnan(convert_ok(KP_T_F64, str_value("nan"), a).f64));
+    convert_fails(KP_T_I64, str_value(""), a, KPOOL_ETYPE,
                   "argument 1 (x): empty field; i64 needs a number");
-    convert_fails(KP_T_F64, S("   "), a, KPOOL_ETYPE,
+    convert_fails(KP_T_F64, str_value("   "), a, KPOOL_ETYPE,
                   "argument 1 (x): empty field; f64 needs a number");
-    convert_fails(KP_T_I64, S("0x10"), a, KPOOL_ETYPE, "argument 1 (x): \"0x10\" is not a number");
-    convert_fails(KP_T_I64, S("4 5"), a, KPOOL_ETYPE, "argument 1 (x): \"4 5\" is not a number");
-    convert_fails(KP_T_F64, S("1,5"), a, KPOOL_ETYPE, "argument 1 (x): \"1,5\" is not a number");
-    convert_fails(KP_T_I64, S("true"), a, KPOOL_ETYPE, "argument 1 (x): \"true\" is not a number");
-    convert_fails(KP_T_I32, S("2.5"), a, KPOOL_ERANGE,
+    convert_fails(KP_T_I64, str_value("0x10"), a, KPOOL_ETYPE,
+                  "argument 1 (x): \"0x10\" is not a number");
+    convert_fails(KP_T_I64, str_value("4 5"), a, KPOOL_ETYPE,
+                  "argument 1 (x): \"4 5\" is not a number");
+    convert_fails(KP_T_F64, str_value("1,5"), a, KPOOL_ETYPE,
+                  "argument 1 (x): \"1,5\" is not a number");
+    convert_fails(KP_T_I64, str_value("true"), a, KPOOL_ETYPE,
+                  "argument 1 (x): \"true\" is not a number");
+    convert_fails(KP_T_I32, str_value("2.5"), a, KPOOL_ERANGE,
                   "argument 1 (x): 2.5 has a fraction; i32 needs an integer");
-    convert_fails(KP_T_I8, S("300"), a, KPOOL_ERANGE, "argument 1 (x): 300 does not fit i8");
-    convert_fails(KP_T_I64, S("99999999999999999999"), a, KPOOL_ERANGE,
+    convert_fails(KP_T_I8, str_value("300"), a, KPOOL_ERANGE,
+                  "argument 1 (x): 300 does not fit i8");
+    convert_fails(KP_T_I64, str_value("99999999999999999999"), a, KPOOL_ERANGE,
                   "argument 1 (x): \"99999999999999999999\" does not fit i64");
-    convert_fails(KP_T_F64, S("1e999"), a, KPOOL_ERANGE,
+    convert_fails(KP_T_F64, str_value("1e999"), a, KPOOL_ERANGE,
                   "argument 1 (x): \"1e999\" does not fit f64");
 }
 
 static void test_convert_text_to_bool(void **state)
 {
     kp_arena *a = *state;
-    assert_true(convert_ok(KP_T_BOOL, S("true"), a).b);
-    assert_true(convert_ok(KP_T_BOOL, S(" True "), a).b);
-    assert_false(convert_ok(KP_T_BOOL, S("FALSE"), a).b);
-    assert_true(convert_ok(KP_T_BOOL, S("1"), a).b);
-    assert_false(convert_ok(KP_T_BOOL, S("0"), a).b);
-    convert_fails(KP_T_BOOL, S("yes"), a, KPOOL_ETYPE,
+    assert_true(convert_ok(KP_T_BOOL, str_value("true"), a).b);
+    assert_true(convert_ok(KP_T_BOOL, str_value(" True "), a).b);
+    assert_false(convert_ok(KP_T_BOOL, str_value("FALSE"), a).b);
+    assert_true(convert_ok(KP_T_BOOL, str_value("1"), a).b);
+    assert_false(convert_ok(KP_T_BOOL, str_value("0"), a).b);
+    convert_fails(KP_T_BOOL, str_value("yes"), a, KPOOL_ETYPE,
                   "argument 1 (x): \"yes\" is not a boolean (true, false, 0 or 1)");
-    convert_fails(KP_T_BOOL, S(""), a, KPOOL_ETYPE,
+    convert_fails(KP_T_BOOL, str_value(""), a, KPOOL_ETYPE,
                   "argument 1 (x): empty field; bool needs true, false, 0 or 1");
-    convert_fails(KP_T_BOOL, S("2"), a, KPOOL_ERANGE,
+    convert_fails(KP_T_BOOL, str_value("2"), a, KPOOL_ERANGE,
                   "argument 1 (x): 2 does not fit bool (only 0 and 1 do)");
 }
 
 static void test_convert_text_to_str_is_as_is(void **state)
 {
     kp_arena *a = *state;
-    kp_value v = S(" 4 ");
+    kp_value v = str_value(" 4 ");
     assert_ptr_equal(convert_ok(KP_T_STR, v, a).str, v.as.s.ptr);
 }
 
 static void test_convert_wrong_kinds(void **state)
 {
     kp_arena *a = *state;
-    kp_value five[5] = {I(1), I(2), I(3), I(4), I(5)};
+    kp_value five[5] = {int_value(1), int_value(2), int_value(3), int_value(4), int_value(5)};
     int64_t row[3] = {1, 2, 3};
-    convert_fails(KP_T_I64, NUL(), a, KPOOL_ETYPE, "argument 1 (x): missing value (null)");
-    convert_fails(KP_T_STR, NUL(), a, KPOOL_ETYPE, "argument 1 (x): missing value (null)");
-    convert_fails(KP_T_I64, L(five, 5), a, KPOOL_ETYPE,
+    convert_fails(KP_T_I64, null_value(), a, KPOOL_ETYPE, "argument 1 (x): missing value (null)");
+    convert_fails(KP_T_STR, null_value(), a, KPOOL_ETYPE, "argument 1 (x): missing value (null)");
+    convert_fails(KP_T_I64, list_value(five, 5), a, KPOOL_ETYPE,
                   "argument 1 (x): expected a number, got a list of 5");
-    convert_fails(KP_T_F64, NUMS(row, 3, KP_T_I64), a, KPOOL_ETYPE,
+    convert_fails(KP_T_F64, nums_value(row, 3, KP_T_I64), a, KPOOL_ETYPE,
                   "argument 1 (x): expected a number, got an array of 3 i64");
-    convert_fails(KP_T_BOOL, L(five, 2), a, KPOOL_ETYPE,
+    convert_fails(KP_T_BOOL, list_value(five, 2), a, KPOOL_ETYPE,
                   "argument 1 (x): expected a boolean, got a list of 2");
-    convert_fails(KP_T_STR, L(five, 2), a, KPOOL_ETYPE,
+    convert_fails(KP_T_STR, list_value(five, 2), a, KPOOL_ETYPE,
                   "argument 1 (x): expected a string, got a list of 2");
-    convert_fails(KP_T_STR, I(5), a, KPOOL_ETYPE,
+    convert_fails(KP_T_STR, int_value(5), a, KPOOL_ETYPE,
                   "argument 1 (x): expected a string, got an integer (5)");
-    convert_fails(KP_T_STR, F(2.5), a, KPOOL_ETYPE,
+    convert_fails(KP_T_STR, float_value(2.5), a, KPOOL_ETYPE,
                   "argument 1 (x): expected a string, got a number (2.5)");
-    convert_fails(KP_T_STR, B(true), a, KPOOL_ETYPE,
+    convert_fails(KP_T_STR, bool_value(true), a, KPOOL_ETYPE,
                   "argument 1 (x): expected a string, got a boolean (true)");
 }
 
@@ -929,7 +891,7 @@ static void test_convert_index_beyond_signature(void **state)
     memset(&sig, 0, sizeof sig);
     sig.nparams = 1;
     sig.params[0].type = KP_T_I64;
-    kp_value v = I(1);
+    kp_value v = int_value(1);
     kp_scalar out;
     kp_err err;
     assert_int_equal(kp_convert_arg(&sig, 3, &v, *state, &out, NULL, NULL, &err), KPOOL_EINVAL);
@@ -942,7 +904,7 @@ static void test_convert_with_null_err(void **state)
     memset(&sig, 0, sizeof sig);
     sig.nparams = 1;
     sig.params[0].type = KP_T_I8;
-    kp_value v = I(1000);
+    kp_value v = int_value(1000);
     kp_scalar out;
     assert_int_equal(kp_convert_arg(&sig, 0, &v, *state, &out, NULL, NULL, NULL), KPOOL_ERANGE);
 }
@@ -950,41 +912,42 @@ static void test_convert_with_null_err(void **state)
 static void test_convert_array_errors(void **state)
 {
     kp_arena *a = *state;
-    kp_value row[4] = {I(1), I(2), I(3), I(-1)};
-    convert_array_fails(KP_T_U8, L(row, 4), a, KPOOL_ERANGE,
+    kp_value row[4] = {int_value(1), int_value(2), int_value(3), int_value(-1)};
+    convert_array_fails(KP_T_U8, list_value(row, 4), a, KPOOL_ERANGE,
                         "argument 1 (row): element 4: -1 does not fit u8");
-    convert_array_fails(KP_T_I64, I(5), a, KPOOL_ETYPE,
+    convert_array_fails(KP_T_I64, int_value(5), a, KPOOL_ETYPE,
                         "argument 1 (row): expected a list for i64[], got an integer");
-    convert_array_fails(KP_T_F64, S("1 2 3"), a, KPOOL_ETYPE,
+    convert_array_fails(KP_T_F64, str_value("1 2 3"), a, KPOOL_ETYPE,
                         "argument 1 (row): expected a list for f64[], got a string");
-    convert_array_fails(KP_T_I64, NUL(), a, KPOOL_ETYPE, "argument 1 (row): missing value (null)");
+    convert_array_fails(KP_T_I64, null_value(), a, KPOOL_ETYPE,
+                        "argument 1 (row): missing value (null)");
 
     int64_t wide[3] = {1, 3000000000LL, 2};
-    convert_array_fails(KP_T_I32, NUMS(wide, 3, KP_T_I64), a, KPOOL_ERANGE,
+    convert_array_fails(KP_T_I32, nums_value(wide, 3, KP_T_I64), a, KPOOL_ERANGE,
                         "argument 1 (row): element 2: 3000000000 does not fit i32");
     double frac[3] = {1.0, 2.0, 2.5};
-    convert_array_fails(KP_T_I64, NUMS(frac, 3, KP_T_F64), a, KPOOL_ERANGE,
+    convert_array_fails(KP_T_I64, nums_value(frac, 3, KP_T_F64), a, KPOOL_ERANGE,
                         "argument 1 (row): element 3: 2.5 has a fraction; i64 needs an integer");
-    kp_value inner[2] = {I(1), I(2)};
-    kp_value nested[2] = {I(0), L(inner, 2)};
-    convert_array_fails(KP_T_I64, L(nested, 2), a, KPOOL_ETYPE,
+    kp_value inner[2] = {int_value(1), int_value(2)};
+    kp_value nested[2] = {int_value(0), list_value(inner, 2)};
+    convert_array_fails(KP_T_I64, list_value(nested, 2), a, KPOOL_ETYPE,
                         "argument 1 (row): element 2: expected a number, got a list of 2");
-    kp_value fields[2] = {S("1"), S("x")};
-    convert_array_fails(KP_T_F32, L(fields, 2), a, KPOOL_ETYPE,
+    kp_value fields[2] = {str_value("1"), str_value("x")};
+    convert_array_fails(KP_T_F32, list_value(fields, 2), a, KPOOL_ETYPE,
                         "argument 1 (row): element 2: \"x\" is not a number");
     const char *strs[2] = {"a", "b"};
-    convert_array_fails(KP_T_I64, NUMS(strs, 2, KP_T_STR), a, KPOOL_EINPUT,
+    convert_array_fails(KP_T_I64, nums_value(strs, 2, KP_T_STR), a, KPOOL_EINPUT,
                         "argument 1 (row): element 1: cannot be read (array of unknown type 12)");
 }
 
 static void test_convert_array_from_list_values(void **state)
 {
     kp_arena *a = *state;
-    kp_value row[4] = {I(-1), F(2.0), S(" 3 "), B(true)};
+    kp_value row[4] = {int_value(-1), float_value(2.0), str_value(" 3 "), bool_value(true)};
     const void *data;
     size_t len;
     kp_err err;
-    kp_value v = L(row, 4);
+    kp_value v = list_value(row, 4);
     assert_int_equal(convert_array(KP_T_I16, &v, a, &data, &len, &err), 0);
     assert_int_equal(len, 4);
     const int16_t *out = data;
@@ -1002,7 +965,7 @@ static void test_call_wrong_arity(void **state)
     const pspec ps[] = {
         {KP_T_I64, true, "row"}, {KP_T_I64, false, "minimum"}, {KP_T_I64, false, "maximum"}};
     prepare(&k, "howmany_within_range", (kp_fnptr)howmany_within_range, KP_T_I64, ps, 3);
-    kp_value args[4] = {I(1), I(4), I(8), I(9)};
+    kp_value args[4] = {int_value(1), int_value(4), int_value(8), int_value(9)};
     call_fails(&k, args, 2, *state, KPOOL_EINPUT,
                "the tuple has 2 values; the kernel takes 3 (row, minimum, maximum)");
     call_fails(&k, args, 1, *state, KPOOL_EINPUT,
@@ -1024,14 +987,14 @@ static void test_call_conversion_error_does_not_call(void **state)
     kp_kernel k;
     const pspec ps[] = {{KP_T_I32, false, "by"}};
     prepare(&k, "count", (kp_fnptr)k_void_count, KP_T_VOID, ps, 1);
-    kp_value args[1] = {S("many")};
+    kp_value args[1] = {str_value("many")};
     call_fails(&k, args, 1, *state, KPOOL_ETYPE, "argument 1 (by): \"many\" is not a number");
     assert_int_equal(void_calls, 0);
 
     const pspec pr[] = {
         {KP_T_I64, true, "row"}, {KP_T_I64, false, "minimum"}, {KP_T_I64, false, "maximum"}};
     prepare(&k, "howmany_within_range", (kp_fnptr)howmany_within_range, KP_T_I64, pr, 3);
-    kp_value seed[3] = {I(7), I(4), I(8)};
+    kp_value seed[3] = {int_value(7), int_value(4), int_value(8)};
     call_fails(&k, seed, 3, *state, KPOOL_ETYPE,
                "argument 1 (row): expected a list for i64[], got an integer");
     assert_null(last_data);
@@ -1047,7 +1010,7 @@ static void test_call_unprepared_or_copied_kernel(void **state)
     k->fn = (kp_fnptr)k_void_count;
     k->sig.nparams = 1;
     k->sig.params[0].type = KP_T_I32;
-    kp_value args[1] = {I(1)};
+    kp_value args[1] = {int_value(1)};
     call_fails(k, args, 1, *state, KPOOL_EINVAL,
                "kernel 'count' is not prepared (or was copied after kp_kernel_prepare)");
 

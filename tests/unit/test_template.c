@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "template.h"
+#include "value_fixture.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -45,21 +46,6 @@ static kp_value literal_of(kp_template *t, const char *text)
     assert_int_equal(t->n, 1);
     assert_int_equal(t->items[0].kind, KP_ARG_LITERAL);
     return t->items[0].literal;
-}
-
-static kp_value int_value(int64_t i)
-{
-    kp_value v = {.kind = KP_V_INT};
-    v.as.i = i;
-    return v;
-}
-
-static kp_value list_value(const kp_value *items, size_t len)
-{
-    kp_value v = {.kind = KP_V_LIST};
-    v.as.list.items = items;
-    v.as.list.len = len;
-    return v;
 }
 
 /* ---- parsing -------------------------------------------------------- */

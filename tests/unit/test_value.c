@@ -1,52 +1,16 @@
-/* test_value.c - kind names, elements and descriptions of kp_value. */
+/* test_value.c - kind names, elements, descriptions and number parsing of kp_value. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "value.h"
+#include "value_fixture.h"
+
+#include <kpool/kpool.h>
 
 #include <math.h>
 #include <string.h>
-
-static kp_value int_value(int64_t i)
-{
-    kp_value v = {.kind = KP_V_INT};
-    v.as.i = i;
-    return v;
-}
-
-static kp_value float_value(double f)
-{
-    kp_value v = {.kind = KP_V_FLOAT};
-    v.as.f = f;
-    return v;
-}
-
-static kp_value str_value(const char *s)
-{
-    kp_value v = {.kind = KP_V_STR};
-    v.as.s.ptr = s;
-    v.as.s.len = strlen(s);
-    return v;
-}
-
-static kp_value list_value(const kp_value *items, size_t len)
-{
-    kp_value v = {.kind = KP_V_LIST};
-    v.as.list.items = items;
-    v.as.list.len = len;
-    return v;
-}
-
-static kp_value nums_value(const void *data, size_t len, kp_type type)
-{
-    kp_value v = {.kind = KP_V_NUMS};
-    v.as.nums.data = data;
-    v.as.nums.len = len;
-    v.as.nums.type = type;
-    return v;
-}
 
 static void test_kind_name_every_kind(void **state)
 {
@@ -354,6 +318,114 @@ static void test_describe_long_row_stays_bounded(void **state)
     assert_string_equal(buf, "[0, 1, 2, 3, 4, 5, 6...");
 }
 
+/* ---- kp_value_parse_number ------------------------------------------ */
+
+/* Parses all of text, which must succeed, and returns the value. */
+static kp_value number_of(const char *text)
+{
+    kp_value v = null_value();
+    int rc = kp_value_parse_number(text, strlen(text), &v);
+    if (rc != 0)
+        fail_msg("'%s' returned %d, not 0", text, rc);
+    return v;
+}
+
+/* Parses all of text, which must fail with `code` and leave *out alone. */
+static void number_fails(const char *text, int code)
+{
+    kp_value v = str_value("untouched");
+    int rc = kp_value_parse_number(text, strlen(text), &v);
+    if (rc != code)
+        fail_msg("'%s' returned %d, not %d", text, rc, code);
+    assert_int_equal(v.kind, KP_V_STR);
+    assert_string_equal(v.as.s.ptr, "untouched");
+}
+
+static void test_parse_number_integers(void **state)
+{
+    (void)state;
+    const struct {
+        const char *text;
+        int64_t i;
+    } ints[] = {
+        {"0", 0},
+        {"+7", 7},
+        {"-42", -42},
+        {"007", 7},
+        {"9223372036854775807", INT64_MAX},
+        {"-9223372036854775808", INT64_MIN},
+    };
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        kp_value v = number_of(ints[k].text);
+        assert_int_equal(v.kind, KP_V_INT);
+        assert_true(v.as.i == ints[k].i);
+    }
+    /* Above INT64_MAX the value becomes a UINT rather than failing. */
+    kp_value v = number_of("9223372036854775808");
+    assert_int_equal(v.kind, KP_V_UINT);
+    assert_true(v.as.u == (uint64_t)INT64_MAX + 1);
+    v = number_of("18446744073709551615");
+    assert_int_equal(v.kind, KP_V_UINT);
+    assert_true(v.as.u == UINT64_MAX);
+}
+
+static void test_parse_number_floats_and_words(void **state)
+{
+    (void)state;
+    /* 1e-400 underflows, which reads as zero rather than as an error. */
+    const struct {
+        const char *text;
+        double f;
+    } floats[] = {
+        {"1.5", 1.5},       {".5", 0.5},   {"5.", 5.0},       {"1e3", 1000.0},
+        {"-2.5E-1", -0.25}, {"1e-400", 0}, {"inf", INFINITY}, {"-Infinity", -INFINITY},
+        {"INF", INFINITY},
+    };
+    for (size_t k = 0; k < sizeof floats / sizeof floats[0]; k++) {
+        kp_value v = number_of(floats[k].text);
+        assert_int_equal(v.kind, KP_V_FLOAT);
+        if (v.as.f != floats[k].f)
+            fail_msg("'%s' read as %g, not %g", floats[k].text, v.as.f, floats[k].f);
+    }
+    kp_value v = number_of("NaN");
+    assert_int_equal(v.kind, KP_V_FLOAT);
+    assert_true(isnan(v.as.f));
+    v = number_of("-nan");
+    assert_int_equal(v.kind, KP_V_FLOAT);
+    assert_true(isnan(v.as.f) && signbit(v.as.f));
+}
+
+static void test_parse_number_reads_only_len_bytes(void **state)
+{
+    (void)state;
+    kp_value v;
+    assert_int_equal(kp_value_parse_number("12,5", 2, &v), 0);
+    assert_int_equal(v.kind, KP_V_INT);
+    assert_true(v.as.i == 12);
+    assert_int_equal(kp_value_parse_number("1.5]", 3, &v), 0);
+    assert_int_equal(v.kind, KP_V_FLOAT);
+    assert_true(v.as.f == 1.5);
+}
+
+static void test_parse_number_rejects_what_is_not_a_number(void **state)
+{
+    (void)state;
+    const char *bad[] = {"",      "+",  "-",  ".",   "e5",  "1e",   "1e+",      "0x10",
+                         "1.2.3", " 1", "1 ", "12a", "--1", "nanx", "infinite", "true"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        number_fails(bad[i], KPOOL_EINVAL);
+}
+
+static void test_parse_number_out_of_range(void **state)
+{
+    (void)state;
+    number_fails("18446744073709551616", KPOOL_ERANGE);
+    number_fails("-9223372036854775809", KPOOL_ERANGE);
+    number_fails("99999999999999999999999", KPOOL_ERANGE);
+    number_fails("1e999", KPOOL_ERANGE);
+    number_fails("-1e999", KPOOL_ERANGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +446,11 @@ int main(void)
         cmocka_unit_test(test_describe_tiny_buffers),
         cmocka_unit_test(test_describe_does_not_split_utf8),
         cmocka_unit_test(test_describe_long_row_stays_bounded),
+        cmocka_unit_test(test_parse_number_integers),
+        cmocka_unit_test(test_parse_number_floats_and_words),
+        cmocka_unit_test(test_parse_number_reads_only_len_bytes),
+        cmocka_unit_test(test_parse_number_rejects_what_is_not_a_number),
+        cmocka_unit_test(test_parse_number_out_of_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
