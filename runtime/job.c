@@ -214,14 +214,18 @@ int kpool_job_check(kpool_job_t *job, FILE *describe)
         snprintf(input, sizeof input, "none (mode = apply: one call with literal arguments)");
     int workers = workers_of(job);
     size_t chunk = (size_t)job->jf.v[KP_KEY_pool_chunksize].num;
-    if (!chunk)
-        chunk = kp_pool_auto_chunksize(job->total, workers);
+    char chunking[128];
+    if (chunk)
+        snprintf(chunking, sizeof chunking, "claims of %zu task%s", chunk, chunk == 1 ? "" : "s");
+    else
+        snprintf(chunking, sizeof chunking,
+                 "guided claims (auto): %llu tasks first, shrinking to 1 at the end",
+                 (unsigned long long)kp_guided_claim(job->total, (uint32_t)workers));
     fprintf(out, "plugin:  %s\n", job->plugin.path);
     fprintf(out, "kernel:  %s: %s\n         C: %s\n", job->kernel.name, sig, proto);
     fprintf(out, "input:   %s\n", input);
     fprintf(out, "tasks:   %zu\n", job->total);
-    fprintf(out, "workers: %d, chunks of %zu task%s%s\n", workers, chunk, chunk == 1 ? "" : "s",
-            job->jf.v[KP_KEY_pool_chunksize].num ? "" : " (auto)");
+    fprintf(out, "workers: %d, %s\n", workers, chunking);
     fprintf(out, "output:  %s (%s, %s order)\n", V(job, output, path)->text,
             V(job, output, format)->text, completion_order(job) ? "completion" : "input");
     fprintf(out, "ok: nothing ran\n");

@@ -1,7 +1,9 @@
 /* pool.c - the coordinator side of the process pool.
  *
- * One loop owns everything: it hands out chunks, reads results, notices dead
- * and overdue workers, and emits outcomes in the order the job asked for.
+ * Workers claim their tasks from a shared cursor (see wire.h); the
+ * coordinator's one loop reads results, notices dead and overdue workers,
+ * hands back the tasks of dead ones, and emits outcomes in the order the job
+ * asked for.
  * Signals (SIGINT, SIGTERM) are blocked except inside ppoll, so the loop sees
  * them at one well-defined point. Hazard: a result may arrive for a task the
  * loop is about to declare dead; `final` (one bit per task) is the single
@@ -29,11 +31,11 @@ enum term_reason { TERM_NONE, TERM_TIMEOUT, TERM_INTERRUPT };
 typedef struct worker {
     pid_t pid; /* 0: the slot is empty */
     int task_fd, result_fd;
-    bool ready;    /* its initializer ran */
-    bool busy;     /* a chunk is out */
-    bool retiring; /* its task pipe is closed: it exits when done */
-    kp_wire_chunk chunk;
-    uint64_t done; /* results received of the chunk */
+    bool ready;             /* its initializer ran */
+    bool started;           /* it was told to go */
+    bool idle;              /* it said IDLE and waits on its task pipe */
+    bool retiring;          /* its task pipe is closed: it exits when done */
+    kp_wire_chunk assigned; /* the last range sent to it (count 0: none) */
     size_t tasks_run;
     enum term_reason term;
     uint64_t timeout_index;
@@ -59,13 +61,15 @@ typedef struct pool {
     kp_pool_stats *stats;
     kp_err *err;
     size_t total;
-    size_t chunk;
+    size_t chunk; /* fixed claim size, 0 = guided */
     kp_pool_shared *shared;
     size_t shared_size;
     worker *w;
     int nw;
-    uint64_t next_fresh; /* tasks below it were handed out at least once */
-    range *queue;        /* tasks handed back: retries and unfinished chunk rests */
+    uint64_t window; /* input order: how far claims may run ahead of next_emit */
+    uint64_t low;    /* every task below it is final */
+    bool all_ready;  /* every first worker's initializer ran: go */
+    range *queue;    /* tasks handed back: retries and unfinished chunk rests */
     size_t qhead, qlen, qcap;
     unsigned char *final; /* bit per task: its outcome is decided */
     size_t nfinal;
@@ -86,15 +90,14 @@ static void on_signal(int sig)
     signal_count++;
 }
 
-size_t kp_pool_auto_chunksize(size_t total, int workers)
+uint64_t kp_guided_claim(uint64_t remaining, uint32_t workers)
 {
-    size_t w = workers > 0 ? (size_t)workers : 1;
-    size_t c = total / (w * 16);
-    if (c < 1)
-        c = 1;
-    if (c > 4096)
-        c = 4096;
-    return c;
+    uint64_t n = remaining / (4 * (uint64_t)(workers ? workers : 1));
+    if (n < 1)
+        n = 1;
+    if (n > 8192)
+        n = 8192;
+    return n;
 }
 
 static bool is_final(const pool *p, uint64_t i)
@@ -115,8 +118,10 @@ static char *dup_text(const char *s)
 
 static void free_outcome_text(kp_outcome *o)
 {
-    free((char *)o->message);
-    free((char *)o->str);
+    if (o->message)
+        free((char *)o->message);
+    if (o->str)
+        free((char *)o->str);
     o->message = o->str = NULL;
 }
 
@@ -198,6 +203,13 @@ static void finish(pool *p, const kp_outcome *o)
         emit(p, o);
         return;
     }
+    if (o->index == p->next_emit) {
+        /* Its turn already (the common case within a claim): no copy. */
+        emit(p, o);
+        p->next_emit++;
+        drain_ring(p);
+        return;
+    }
     if (o->index - p->next_emit >= p->ring_cap && grow_ring(p, o->index) < 0) {
         kp_err_set(p->err, KPOOL_ENOMEM, "out of memory holding results for input order");
         fail_run(p, KPOOL_ENOMEM);
@@ -232,9 +244,24 @@ static int push_range(pool *p, uint64_t start, uint64_t count, uint32_t attempt)
     return 0;
 }
 
+static uint64_t cursor_of(const pool *p)
+{
+    return atomic_load(&p->shared->cursor);
+}
+
+/* True while tasks remain that some worker should run. */
 static bool work_left(const pool *p)
 {
-    return !p->stopping && (p->qlen > 0 || p->next_fresh < p->total);
+    return !p->stopping && p->nfinal < p->total;
+}
+
+/* Input order: let claims run ahead of the first unwritten result by at most
+ * `window` tasks, so that one slow task cannot make the ring of waiting
+ * results grow without bound. */
+static void move_window(pool *p)
+{
+    if (!p->cfg->completion_order)
+        atomic_store(&p->shared->window_end, p->next_emit + p->window);
 }
 
 /* ---- workers ---------------------------------------------------------- */
@@ -259,7 +286,10 @@ static int spawn(pool *p, int i)
         close(tp[1]);
         return kp_err_set(p->err, KPOOL_ESYS, "cannot create a pipe for a worker: %s", strerror(e));
     }
-    atomic_store(&p->shared->slots[i].current, 0);
+    kp_worker_shared *slot = &p->shared->slots[i];
+    atomic_store(&slot->current, 0);
+    atomic_store(&slot->run_start, 0);
+    atomic_store(&slot->run_end, 0);
     fflush(NULL);
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -339,14 +369,34 @@ static void task_died(pool *p, uint64_t index, uint32_t attempt, kp_task_kind ki
     finish(p, &o);
 }
 
-/* A worker's result pipe hit EOF: reap it and account for its chunk. */
+/* Hands back, as runs of consecutive indices, the tasks of [start, end) that
+ * have no outcome yet (except `skip`, the task that killed the worker). */
+static void hand_back(pool *p, uint64_t start, uint64_t end, uint32_t attempt, uint64_t skip)
+{
+    if (end > p->total)
+        end = p->total;
+    uint64_t run = start;
+    for (uint64_t i = start; i <= end; i++) {
+        bool open = i < end && i != skip && !is_final(p, i);
+        if (open)
+            continue;
+        if (i > run && push_range(p, run, i - run, attempt ? attempt : 1) < 0) {
+            fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
+            return;
+        }
+        run = i + 1;
+    }
+}
+
+/* A worker's result pipe hit EOF: reap it and account for what it held. */
 static void reap(pool *p, int i)
 {
     worker *w = &p->w[i];
     int status = 0;
     while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
         ;
-    uint64_t current = atomic_load(&p->shared->slots[i].current);
+    kp_worker_shared *slot = &p->shared->slots[i];
+    uint64_t current = atomic_load(&slot->current);
     char why[128];
     int sig = 0;
     describe_death(status, why, sizeof why, &sig);
@@ -361,99 +411,118 @@ static void reap(pool *p, int i)
             kp_err_set(p->err, KPOOL_EFAILED, "a worker died before it was ready (%s)", why);
         fail_run(p, KPOOL_EFAILED);
     }
-    if (w->busy) {
-        uint64_t first = w->chunk.start + w->done, end = w->chunk.start + w->chunk.count;
-        uint64_t victim = UINT64_MAX;
-        if (w->term == TERM_TIMEOUT) {
-            victim = w->timeout_index;
-            char msg[128];
-            snprintf(msg, sizeof msg, "ran longer than task_timeout = %g s", p->cfg->task_timeout);
-            if (victim >= first && victim < end)
-                task_died(p, victim, w->chunk.attempt, KP_TASK_TIMEOUT, msg, 0);
-            else
-                victim = UINT64_MAX;
-        } else if (w->term == TERM_NONE && current) {
-            victim = current - 1;
-            if (victim >= first && victim < end)
-                task_died(p, victim, w->chunk.attempt, KP_TASK_CRASHED, why, sig);
-            else
-                victim = UINT64_MAX;
-        }
-        /* The rest of the chunk never ran (or its results were lost with
-         * the worker): it goes back to the queue. */
-        if (!p->stopping) {
-            if (victim == UINT64_MAX) {
-                push_range(p, first, end - first, w->chunk.attempt);
-            } else {
-                push_range(p, first, victim - first, w->chunk.attempt);
-                push_range(p, victim + 1, end - victim - 1, w->chunk.attempt);
-            }
-        }
+
+    uint64_t run_start = atomic_load(&slot->run_start), run_end = atomic_load(&slot->run_end);
+    uint32_t attempt = atomic_load(&slot->run_attempt);
+    uint64_t victim = UINT64_MAX;
+    if (w->term == TERM_TIMEOUT) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "ran longer than task_timeout = %g s", p->cfg->task_timeout);
+        victim = w->timeout_index;
+        task_died(p, victim, attempt, KP_TASK_TIMEOUT, msg, 0);
+    } else if (w->term == TERM_NONE && current) {
+        victim = current - 1;
+        task_died(p, victim, attempt, KP_TASK_CRASHED, why, sig);
+    }
+    /* The rest of what it held never ran, or its results died with it. */
+    if (!p->stopping) {
+        hand_back(p, run_start, run_end, attempt, victim);
+        if (w->assigned.count)
+            hand_back(p, w->assigned.start, w->assigned.start + w->assigned.count,
+                      w->assigned.attempt, victim);
     }
     close_fd(&w->task_fd);
     close_fd(&w->result_fd);
     w->pid = 0;
-    w->busy = false;
 }
 
-/* Handles complete messages in a worker's receive buffer. */
+static void handle_control(pool *p, int i, uint8_t kind, const char *msg)
+{
+    worker *w = &p->w[i];
+    switch (kind) {
+    case KP_WIRE_READY:
+        w->ready = true;
+        break;
+    case KP_WIRE_INIT_FAILED:
+        if (!p->init_failed) {
+            p->init_failed = true;
+            kp_err_set(p->err, KPOOL_EFAILED, "the initializer %s failed: %s; no task ran",
+                       p->cfg->initializer->name, msg);
+            fail_run(p, KPOOL_EFAILED);
+        }
+        break;
+    case KP_WIRE_IDLE:
+        w->idle = true;
+        w->assigned.count = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Handles the complete records in a worker's receive buffer. */
 static void parse_results(pool *p, int i)
 {
     worker *w = &p->w[i];
+    kp_type type = p->ctx->kernel->sig.ret;
     size_t off = 0;
     while (w->rlen - off >= sizeof(kp_wire_result)) {
-        kp_wire_result h;
-        memcpy(&h, w->rbuf + off, sizeof h);
-        size_t size = sizeof h + (size_t)h.msg_len + h.str_len;
+        kp_wire_result r;
+        memcpy(&r, w->rbuf + off, sizeof r);
+        uint8_t kind = (uint8_t)(r.tag >> KP_WIRE_KIND_SHIFT);
+        uint64_t index = r.tag & KP_WIRE_INDEX_MASK;
+        kp_outcome o = {.index = index, .kind = KP_TASK_OK, .type = type};
+        memcpy(&o.value, &r.value, sizeof o.value);
+        if (!(kind & KP_WIRE_EXT)) {
+            off += sizeof r;
+            if (kind) {
+                handle_control(p, i, kind, "");
+                continue;
+            }
+            o.attempts = 1;
+            w->tasks_run++;
+            finish(p, &o);
+            continue;
+        }
+        kp_wire_ext x;
+        if (w->rlen - off < sizeof r + sizeof x)
+            break;
+        memcpy(&x, w->rbuf + off + sizeof r, sizeof x);
+        size_t size = sizeof r + sizeof x + (size_t)x.msg_len + x.str_len;
         if (w->rlen - off < size)
             break;
-        const char *body = (const char *)w->rbuf + off + sizeof h;
+        const char *body = (const char *)w->rbuf + off + sizeof r + sizeof x;
         char msg[KP_WIRE_MSG_MAX + 1];
-        memcpy(msg, body, h.msg_len);
-        msg[h.msg_len] = '\0';
+        size_t mlen = x.msg_len < KP_WIRE_MSG_MAX ? x.msg_len : KP_WIRE_MSG_MAX;
+        memcpy(msg, body, mlen);
+        msg[mlen] = '\0';
         off += size;
-
-        if (h.kind == KP_WIRE_READY) {
-            w->ready = true;
+        kind &= (uint8_t)~KP_WIRE_EXT;
+        if (kind >= KP_WIRE_READY) {
+            handle_control(p, i, kind, msg);
             continue;
         }
-        if (h.kind == KP_WIRE_INIT_FAILED) {
-            w->ready = false;
-            if (!p->init_failed) {
-                p->init_failed = true;
-                kp_err_set(p->err, KPOOL_EFAILED, "the initializer %s failed: %s; no task ran",
-                           p->cfg->initializer->name, msg);
-                fail_run(p, KPOOL_EFAILED);
-            }
-            continue;
+        o.kind = (kp_task_kind)kind;
+        if (o.kind != KP_TASK_OK) {
+            /* A failure's value field carries its attempt number. */
+            o.attempts = (int)r.value;
+            memset(&o.value, 0, sizeof o.value);
+        } else {
+            o.attempts = 1;
         }
-        if (h.kind == KP_WIRE_CHUNK_DONE) {
-            uint64_t first = w->chunk.start + w->done, end = w->chunk.start + w->chunk.count;
-            if (first < end && !p->stopping)
-                push_range(p, first, end - first, w->chunk.attempt);
-            w->busy = false;
-            continue;
-        }
-        kp_outcome o = {.index = h.index,
-                        .kind = (kp_task_kind)h.kind,
-                        .type = p->ctx->kernel->sig.ret,
-                        .attempts = (int)w->chunk.attempt};
-        memcpy(&o.value, &h.value, sizeof o.value);
         char *str = NULL;
-        if (h.str_len) {
-            str = malloc((size_t)h.str_len + 1);
+        if (o.kind == KP_TASK_OK && type == KP_T_STR) {
+            str = malloc((size_t)x.str_len + 1);
             if (!str) {
                 fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
                 break;
             }
-            memcpy(str, body + h.msg_len, h.str_len);
-            str[h.str_len] = '\0';
+            memcpy(str, body + x.msg_len, x.str_len);
+            str[x.str_len] = '\0';
+            o.str = str;
         }
-        if (o.kind == KP_TASK_OK && o.type == KP_T_STR)
-            o.str = str ? str : "";
         if (o.kind != KP_TASK_OK)
             o.message = msg;
-        w->done++;
         w->tasks_run++;
         finish(p, &o);
         free(str);
@@ -503,61 +572,95 @@ static void terminate_worker(pool *p, int i, enum term_reason why)
     kill(w->pid, SIGTERM);
 }
 
-/* Hands each idle worker its next chunk. */
+static void send_chunk(worker *w, kp_wire_chunk c)
+{
+    ssize_t n;
+    do
+        n = write(w->task_fd, &c, sizeof c);
+    while (n < 0 && errno == EINTR);
+    /* A failed write means the worker is dead: its EOF will arrive, and
+     * reap() hands the range back. */
+    w->idle = false;
+    w->started = true;
+    if (c.count)
+        w->assigned = c;
+}
+
+static bool fresh_claimable(const pool *p)
+{
+    uint64_t end = atomic_load(&p->shared->window_end);
+    if (end > p->total)
+        end = p->total;
+    return cursor_of(p) < end;
+}
+
+/* Finds tasks below the cursor that have no outcome, are not queued and are
+ * held by no live worker: a worker that died between claiming and saying so.
+ * Called only when every worker is idle, so nothing is in flight. */
+static void recover_lost_claims(pool *p)
+{
+    while (p->low < p->total && is_final(p, p->low))
+        p->low++;
+    uint64_t cur = cursor_of(p);
+    if (cur > p->total)
+        cur = p->total;
+    if (p->low < cur)
+        hand_back(p, p->low, cur, 1, UINT64_MAX);
+}
+
+/* Gives idle workers work: tasks handed back first, then fresh claims. */
 static void dispatch(pool *p)
 {
+    int live = 0, ready = 0;
+    for (int i = 0; i < p->nw; i++) {
+        live += p->w[i].pid != 0;
+        ready += p->w[i].pid && p->w[i].ready;
+    }
+    /* No task runs before every first worker's initializer succeeded. */
+    if (!p->all_ready) {
+        if (ready < p->nw || p->init_failed)
+            return;
+        p->all_ready = true;
+    }
+    bool all_idle = true;
     for (int i = 0; i < p->nw; i++) {
         worker *w = &p->w[i];
-        if (!w->pid || !w->ready || w->busy || w->retiring || w->kill_at_ns)
+        if (!w->pid || !w->ready || w->retiring || w->kill_at_ns)
             continue;
-        if (!work_left(p))
-            return;
-        uint64_t limit = p->chunk;
-        if (p->cfg->max_tasks_per_worker) {
-            uint64_t left = p->cfg->max_tasks_per_worker - w->tasks_run;
-            if (left == 0) {
-                /* Closing its task pipe makes the worker exit; it is then
-                 * replaced like any other. */
-                close_fd(&w->task_fd);
-                w->retiring = true;
-                continue;
-            }
-            if (limit > left)
-                limit = left;
+        if (w->started && !w->idle) {
+            all_idle = false;
+            continue;
         }
-        kp_wire_chunk c = {0};
+        if (!work_left(p))
+            continue;
         if (p->qlen) {
             range *r = &p->queue[p->qhead];
-            c.start = r->start;
-            c.count = r->count < limit ? r->count : limit;
-            c.attempt = r->attempt;
+            uint64_t limit = p->chunk ? p->chunk : kp_guided_claim(r->count, (uint32_t)p->nw);
+            if (p->cfg->max_tasks_per_worker) {
+                size_t left = p->cfg->max_tasks_per_worker - w->tasks_run;
+                if (limit > left)
+                    limit = left;
+            }
+            kp_wire_chunk c = {.start = r->start,
+                               .count = r->count < limit ? r->count : limit,
+                               .attempt = r->attempt};
             r->start += c.count;
             r->count -= c.count;
             if (!r->count) {
                 p->qhead = (p->qhead + 1) % p->qcap;
                 p->qlen--;
             }
-        } else {
-            /* In input order, results wait in the ring until all before them
-             * are done; do not run so far ahead that the ring grows without
-             * bound behind one slow task. */
-            uint64_t window = 65536 + 8 * (uint64_t)p->chunk * (uint64_t)p->nw;
-            if (!p->cfg->completion_order && p->next_fresh >= p->next_emit + window)
-                return;
-            c.start = p->next_fresh;
-            c.count = p->total - p->next_fresh < limit ? p->total - p->next_fresh : limit;
-            c.attempt = 1;
-            p->next_fresh += c.count;
+            send_chunk(w, c);
+            all_idle = false;
+        } else if (fresh_claimable(p) || !w->started) {
+            send_chunk(w, (kp_wire_chunk){0});
+            all_idle = false;
         }
-        ssize_t n;
-        do
-            n = write(w->task_fd, &c, sizeof c);
-        while (n < 0 && errno == EINTR);
-        w->chunk = c;
-        w->done = 0;
-        w->busy = true;
-        /* A short or failed write means the worker is dead: its EOF will
-         * arrive and reap() hands the chunk back. */
+    }
+    if (all_idle && live && work_left(p) && !p->qlen && !fresh_claimable(p)) {
+        recover_lost_claims(p);
+        if (p->qlen)
+            dispatch(p);
     }
 }
 
@@ -575,12 +678,12 @@ static void check_deadlines(pool *p, int64_t now, int64_t *next)
                 *next = w->kill_at_ns;
             continue;
         }
-        if (!timeout_ns || !w->busy)
+        if (!timeout_ns || !w->started || w->idle)
             continue;
         uint64_t cur = atomic_load(&p->shared->slots[i].current);
         if (!cur) {
-            /* Between two tasks of its chunk: the next one starts within
-             * moments, so look again soon rather than sleep past its deadline. */
+            /* Between two tasks: the next one starts within moments, so look
+             * again soon rather than sleep past its deadline. */
             if (now + KP_BETWEEN_TASKS_NS < *next)
                 *next = now + KP_BETWEEN_TASKS_NS;
             continue;
@@ -636,19 +739,18 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
         handle_signal(p);
         /* Keep the pool at full strength while work remains. */
         for (int i = 0; i < p->nw && work_left(p) && !p->init_failed; i++) {
-            if (!p->w[i].pid && spawn(p, i) < 0) {
-                if (!live_workers(p)) {
-                    fail_run(p, KPOOL_ESYS);
-                    break;
-                }
+            if (!p->w[i].pid && spawn(p, i) < 0 && !live_workers(p)) {
+                fail_run(p, KPOOL_ESYS);
+                break;
             }
         }
+        move_window(p);
         dispatch(p);
         bool busy = false;
         for (int i = 0; i < p->nw; i++)
-            busy |= p->w[i].pid && p->w[i].busy;
-        if (!busy && (!work_left(p) || p->init_failed || p->rc)) {
-            /* Nothing runs and nothing will: let the idle workers go. */
+            busy |= p->w[i].pid && p->w[i].started && !p->w[i].idle;
+        if (!work_left(p) && !busy) {
+            /* Nothing runs and nothing will: let the workers go. */
             for (int i = 0; i < p->nw; i++) {
                 if (p->w[i].pid && !p->w[i].retiring) {
                     close_fd(&p->w[i].task_fd);
@@ -737,7 +839,7 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     if (total > 0 && (size_t)p.nw > total)
         p.nw = (int)total;
     stats->workers = p.nw;
-    p.chunk = cfg->chunksize ? cfg->chunksize : kp_pool_auto_chunksize(total, p.nw);
+    p.chunk = cfg->chunksize;
     int rc = 0;
 
     p.shared_size = sizeof(kp_pool_shared) + (size_t)p.nw * sizeof(kp_worker_shared);
@@ -753,6 +855,12 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     }
     for (int i = 0; i < p.nw; i++)
         p.w[i].task_fd = p.w[i].result_fd = -1;
+    p.window = 65536 + 16 * (uint64_t)(cfg->chunksize ? cfg->chunksize : 8192) * (uint64_t)p.nw;
+    p.shared->total = total;
+    p.shared->chunk = cfg->chunksize;
+    p.shared->workers = (uint32_t)p.nw;
+    p.shared->track_time = cfg->task_timeout > 0;
+    atomic_store(&p.shared->window_end, cfg->completion_order ? UINT64_MAX : p.window);
 
     /* SIGINT/SIGTERM only interrupt ppoll; SIGPIPE from a dead worker's pipe
      * shows up as EPIPE instead. */

@@ -50,8 +50,14 @@ typedef struct kp_pool_stats {
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t kp_now_ns(void);
 
-/* The chunk size `auto` gives for `total` tasks on `workers` workers. */
-size_t kp_pool_auto_chunksize(size_t total, int workers);
+/* chunksize = auto: the size of the next claim when `remaining` tasks are
+ * unclaimed, a quarter of each worker's fair share (remaining / (4 * workers)),
+ * between 1 and 8192. Claims are large while much is left, so a claim costs
+ * nothing next to its tasks, and shrink to single tasks at the end, so that
+ * uneven tasks still finish together. Python's fixed ceil(N / (4 * workers))
+ * can leave one worker with a whole quarter of its share at the end while the
+ * others idle. */
+uint64_t kp_guided_claim(uint64_t remaining, uint32_t workers);
 
 /* Runs tasks 0..total-1 to completion. Returns 0 when every task succeeded,
  * KPOOL_EFAILED when some failed or did not run (stats say which),

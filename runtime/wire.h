@@ -1,5 +1,12 @@
-/* wire.h - what crosses the pipes between the coordinator and a worker, and
- * the shared memory they both see. Internal to pool.c and worker.c. */
+/* wire.h - what the coordinator and the workers share: the memory where
+ * workers claim tasks, and the records that cross the pipes. Internal to
+ * pool.c and worker.c.
+ *
+ * Tasks are claimed, not sent: each worker takes the next range of indices
+ * from `cursor` with one compare-and-swap, so handing out a task costs no
+ * system call. Only tasks handed back (a dead worker's unfinished range, a
+ * retry) travel over a worker's task pipe. Results travel back in batches over
+ * its result pipe. */
 #ifndef KP_WIRE_H
 #define KP_WIRE_H
 
@@ -9,8 +16,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Coordinator -> worker: run tasks start .. start+count-1 (attempt number for
- * all of them). Smaller than PIPE_BUF, so every write is atomic. */
+/* Coordinator -> worker: run tasks start .. start+count-1, all at `attempt`.
+ * count 0 means "claim from the cursor again" (the start signal, and the
+ * wake-up after input order's window moved). Smaller than PIPE_BUF, so every
+ * write is atomic. */
 typedef struct kp_wire_chunk {
     uint64_t start;
     uint64_t count;
@@ -18,40 +27,58 @@ typedef struct kp_wire_chunk {
     uint32_t reserved;
 } kp_wire_chunk;
 
-/* Worker -> coordinator: a header, then msg_len bytes of message and str_len
- * bytes of string result (neither NUL-terminated). */
+/* Worker -> coordinator: a 16-byte record per task. The top byte of `tag` is
+ * the kind, the rest the task index. A kind with KP_WIRE_EXT set is followed
+ * by a kp_wire_ext and its bytes (message, then string result). */
 typedef struct kp_wire_result {
-    uint64_t index;
-    uint32_t msg_len;
-    uint32_t str_len;
-    uint8_t kind; /* kp_task_kind, or one of the KP_WIRE_* below */
-    uint8_t reserved[7];
+    uint64_t tag;
     uint64_t value; /* the bytes of kp_outcome.value */
 } kp_wire_result;
 
+typedef struct kp_wire_ext {
+    uint32_t msg_len;
+    uint32_t str_len;
+} kp_wire_ext;
+
+#define KP_WIRE_KIND_SHIFT 56
+#define KP_WIRE_INDEX_MASK ((UINT64_C(1) << KP_WIRE_KIND_SHIFT) - 1)
+#define KP_WIRE_EXT        0x80
+
 enum {
-    KP_WIRE_READY = 200,       /* the initializer ran (or there is none) */
-    KP_WIRE_INIT_FAILED = 201, /* message: why */
-    KP_WIRE_CHUNK_DONE = 202,  /* the worker is done with its chunk (index = tasks it ran) */
+    /* Kinds below 0x40 are kp_task_kind values. */
+    KP_WIRE_READY = 0x40,       /* the initializer ran (or there is none) */
+    KP_WIRE_INIT_FAILED = 0x41, /* message: why */
+    KP_WIRE_IDLE = 0x42,        /* nothing left to claim: waiting on the task pipe */
 };
 
-/* Messages are capped so that a worker's buffer stays small. */
+/* Messages are capped so that a worker's batch stays small. */
 #define KP_WIRE_MSG_MAX 1000
 
 /* Exit status of a worker that stopped on the coordinator's SIGTERM after
- * flushing its finished results. */
+ * sending its finished results. */
 #define KP_WORKER_EXIT_TERMINATED 75
 
-/* One per worker slot, in memory shared with the workers. */
+/* One per worker slot. Written by the worker, read by the coordinator (while
+ * the worker lives: `current` and `started_ns`; after its death: the rest). */
 typedef struct kp_worker_shared {
     _Atomic uint64_t current;   /* index + 1 of the task running, 0 = none */
-    _Atomic int64_t started_ns; /* CLOCK_MONOTONIC when it started */
-    char pad[48];
+    _Atomic int64_t started_ns; /* when it started (only with task timeouts) */
+    _Atomic uint64_t run_start; /* the range it is working through */
+    _Atomic uint64_t run_end;
+    _Atomic uint32_t run_attempt;
+    char pad[28];
 } kp_worker_shared;
 
 typedef struct kp_pool_shared {
-    _Atomic int stop; /* set: start no new task */
-    char pad[60];
+    _Atomic uint64_t cursor;     /* the next task nobody has claimed yet */
+    char pad0[56];               /* keep the hot cursor on its own cache line */
+    _Atomic uint64_t window_end; /* no claim may reach this index (input order) */
+    _Atomic int stop;            /* set: start no new task */
+    uint64_t total;
+    uint64_t chunk; /* fixed claim size, or 0 for guided claims */
+    uint32_t workers;
+    bool track_time; /* task timeouts are on: publish started_ns */
+    char pad1[26];
     kp_worker_shared slots[]; /* one per worker slot */
 } kp_pool_shared;
 

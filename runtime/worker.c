@@ -1,11 +1,11 @@
 /* worker.c - the life of a worker process.
  *
- * A worker runs the tasks of one chunk after another and sends their results
- * back in batches. Before each task it publishes the task's index in shared
- * memory, so that if the kernel kills the process the coordinator knows which
- * task did it. Results finished before a fatal signal are still sent: the
- * signal handlers write out the batch (only bytes of complete results, see
- * `committed`) and then die of the same signal. */
+ * A worker claims ranges of task indices from the shared cursor, runs them,
+ * and sends the results back in batches. Before each task it publishes the
+ * task's index in shared memory, so that if the kernel kills the process the
+ * coordinator knows which task did it. Results finished before a fatal signal
+ * are still sent: the signal handlers write out the batch (only the bytes of
+ * complete results, see `committed`) and then die of the same signal. */
 #include "plugin.h"
 #include "wire.h"
 
@@ -19,12 +19,15 @@
 #include <unistd.h>
 
 #define KP_WORKER_BATCH (256 * 1024)
+/* A batch is sent at the latest this long after its first result. */
+#define KP_FLUSH_NS 5000000
 
 static int result_fd = -1;
 static unsigned char batch[KP_WORKER_BATCH];
 /* Bytes of `batch` holding complete results. Signal handlers read it, so it
  * is only advanced after a whole result has been copied in. */
 static volatile sig_atomic_t committed;
+static int64_t last_flush_ns;
 
 int64_t kp_now_ns(void)
 {
@@ -50,68 +53,89 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-/* Sends the batch. Termination signals are blocked meanwhile so that a
- * handler never sends the same bytes a second time. */
-static void flush_batch(void)
+/* Runs fn with SIGTERM blocked, so that its handler never sends the same
+ * bytes a second time. */
+static void block_term(sigset_t *old)
 {
-    if (!committed)
-        return;
-    sigset_t block, old;
+    sigset_t block;
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    if (write_all(result_fd, batch, (size_t)committed) < 0)
-        _exit(3); /* the coordinator is gone */
-    committed = 0;
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    sigprocmask(SIG_BLOCK, &block, old);
 }
 
-static void send_result(const kp_wire_result *h, const char *msg, const char *str)
+static void flush_batch(void)
 {
-    size_t size = sizeof *h + h->msg_len + h->str_len;
+    if (committed) {
+        sigset_t old;
+        block_term(&old);
+        if (write_all(result_fd, batch, (size_t)committed) < 0)
+            _exit(3); /* the coordinator is gone */
+        committed = 0;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    }
+    last_flush_ns = kp_now_ns();
+}
+
+static void send_record(uint64_t tag, uint64_t value, const char *msg, uint32_t msg_len,
+                        const char *str, uint32_t str_len)
+{
+    kp_wire_result r = {tag, value};
+    bool ext = (tag >> KP_WIRE_KIND_SHIFT) & KP_WIRE_EXT;
+    kp_wire_ext x = {msg_len, str_len};
+    size_t size = sizeof r + (ext ? sizeof x + msg_len + str_len : 0);
     if ((size_t)committed + size > sizeof batch)
         flush_batch();
     if (size > sizeof batch) {
         /* A huge string result goes out on its own. */
-        sigset_t block, old;
-        sigemptyset(&block);
-        sigaddset(&block, SIGTERM);
-        sigprocmask(SIG_BLOCK, &block, &old);
-        if (write_all(result_fd, h, sizeof *h) < 0 || write_all(result_fd, msg, h->msg_len) < 0 ||
-            write_all(result_fd, str, h->str_len) < 0)
+        sigset_t old;
+        block_term(&old);
+        if (write_all(result_fd, &r, sizeof r) < 0 || write_all(result_fd, &x, sizeof x) < 0 ||
+            write_all(result_fd, msg, msg_len) < 0 || write_all(result_fd, str, str_len) < 0)
             _exit(3);
         sigprocmask(SIG_SETMASK, &old, NULL);
         return;
     }
     unsigned char *p = batch + committed;
-    memcpy(p, h, sizeof *h);
-    if (h->msg_len)
-        memcpy(p + sizeof *h, msg, h->msg_len);
-    if (h->str_len)
-        memcpy(p + sizeof *h + h->msg_len, str, h->str_len);
+    memcpy(p, &r, sizeof r);
+    if (ext) {
+        memcpy(p + sizeof r, &x, sizeof x);
+        if (msg_len)
+            memcpy(p + sizeof r + sizeof x, msg, msg_len);
+        if (str_len)
+            memcpy(p + sizeof r + sizeof x + msg_len, str, str_len);
+    }
     committed += (sig_atomic_t)size;
 }
 
-static void send_control(uint8_t kind, uint64_t index, const char *msg)
+static uint32_t capped_len(const char *s, size_t cap)
 {
-    kp_wire_result h = {.index = index, .kind = kind};
-    size_t len = msg ? strlen(msg) : 0;
-    h.msg_len = (uint32_t)(len > KP_WIRE_MSG_MAX ? KP_WIRE_MSG_MAX : len);
-    send_result(&h, msg, NULL);
+    size_t len = s ? strlen(s) : 0;
+    return (uint32_t)(len > cap ? cap : len);
+}
+
+static void send_control(uint8_t kind, const char *msg)
+{
+    uint32_t len = capped_len(msg, KP_WIRE_MSG_MAX);
+    uint64_t tag = (uint64_t)(kind | (len ? KP_WIRE_EXT : 0)) << KP_WIRE_KIND_SHIFT;
+    send_record(tag, 0, msg, len, NULL, 0);
 }
 
 static void send_outcome(const kp_outcome *o)
 {
-    kp_wire_result h = {.index = o->index, .kind = (uint8_t)o->kind};
-    _Static_assert(sizeof o->value == sizeof h.value, "outcome value is 8 bytes");
-    memcpy(&h.value, &o->value, sizeof h.value);
-    size_t mlen = o->message ? strlen(o->message) : 0;
-    h.msg_len = (uint32_t)(mlen > KP_WIRE_MSG_MAX ? KP_WIRE_MSG_MAX : mlen);
-    size_t slen = o->kind == KP_TASK_OK && o->str ? strlen(o->str) : 0;
-    if (slen > UINT32_MAX / 2)
-        slen = UINT32_MAX / 2;
-    h.str_len = (uint32_t)slen;
-    send_result(&h, o->message, o->str);
+    uint64_t value;
+    _Static_assert(sizeof o->value == sizeof value, "outcome value is 8 bytes");
+    memcpy(&value, &o->value, sizeof value);
+    uint64_t tag = (uint64_t)o->index & KP_WIRE_INDEX_MASK;
+    if (o->kind == KP_TASK_OK && !o->str) {
+        send_record(tag, value, NULL, 0, NULL, 0);
+        return;
+    }
+    if (o->kind != KP_TASK_OK)
+        value = (uint64_t)o->attempts; /* a failure has no value; say its attempt */
+    uint32_t mlen = capped_len(o->message, KP_WIRE_MSG_MAX);
+    uint32_t slen = o->kind == KP_TASK_OK ? capped_len(o->str, UINT32_MAX / 2) : 0;
+    tag |= (uint64_t)(o->kind | KP_WIRE_EXT) << KP_WIRE_KIND_SHIFT;
+    send_record(tag, value, o->message, mlen, o->str, slen);
 }
 
 /* SIGTERM from the coordinator (interrupt or timeout): send what is done, go. */
@@ -162,7 +186,8 @@ static void setup_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-static int read_chunk(int fd, kp_wire_chunk *c)
+/* Reads the next chunk; false when the coordinator closed the pipe. */
+static bool read_chunk(int fd, kp_wire_chunk *c)
 {
     unsigned char *p = (unsigned char *)c;
     size_t got = 0;
@@ -171,10 +196,73 @@ static int read_chunk(int fd, kp_wire_chunk *c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return -1;
+            return false;
         got += (size_t)n;
     }
-    return 0;
+    return true;
+}
+
+/* Takes the next range from the shared cursor: at most `budget` tasks and
+ * never past the window. Returns its size, 0 when there is nothing to take. */
+static uint64_t claim(kp_pool_shared *sh, uint64_t budget, uint64_t *start)
+{
+    uint64_t cur = atomic_load_explicit(&sh->cursor, memory_order_relaxed);
+    for (;;) {
+        if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
+            return 0;
+        uint64_t end = atomic_load_explicit(&sh->window_end, memory_order_acquire);
+        if (end > sh->total)
+            end = sh->total;
+        if (cur >= end)
+            return 0;
+        uint64_t n = sh->chunk ? sh->chunk : kp_guided_claim(sh->total - cur, sh->workers);
+        if (n > end - cur)
+            n = end - cur;
+        if (n > budget)
+            n = budget;
+        if (atomic_compare_exchange_weak(&sh->cursor, &cur, cur + n)) {
+            *start = cur;
+            return n;
+        }
+    }
+}
+
+/* Runs tasks start..start+count-1; returns how many ran. */
+static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_t start,
+                          uint64_t count, uint32_t attempt)
+{
+    kp_pool_shared *sh = a->shared;
+    atomic_store_explicit(&me->run_attempt, attempt, memory_order_relaxed);
+    atomic_store_explicit(&me->run_end, start + count, memory_order_relaxed);
+    atomic_store(&me->run_start, start);
+    uint64_t ran = 0;
+    for (; ran < count; ran++) {
+        if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
+            break;
+        uint64_t index = start + ran;
+        int64_t now = 0;
+        if (sh->track_time) {
+            now = kp_now_ns();
+            atomic_store_explicit(&me->started_ns, now, memory_order_relaxed);
+        }
+        atomic_store_explicit(&me->current, index + 1, memory_order_release);
+        kp_outcome o;
+        kp_task_run(a->ctx, (size_t)index, &o);
+        /* Clear `current` before the result is queued: a death between the
+         * two re-runs the task rather than blaming it. */
+        atomic_store_explicit(&me->current, 0, memory_order_release);
+        o.attempts = (int)attempt;
+        send_outcome(&o);
+        /* Long tasks: send each result within KP_FLUSH_NS. The clock is read
+         * once per 64 tasks unless timeouts read it anyway. */
+        if ((sh->track_time || (ran & 63) == 63) && committed) {
+            if (!sh->track_time)
+                now = kp_now_ns();
+            if (now - last_flush_ns > KP_FLUSH_NS)
+                flush_batch();
+        }
+    }
+    return ran;
 }
 
 _Noreturn void kp_worker_main(const kp_worker_args *a)
@@ -190,38 +278,35 @@ _Noreturn void kp_worker_main(const kp_worker_args *a)
     /* A kernel's printf must not end up between the results on stdout. */
     dup2(STDERR_FILENO, STDOUT_FILENO);
 
-    kp_worker_shared *me = &a->shared->slots[a->slot];
+    kp_pool_shared *sh = a->shared;
+    kp_worker_shared *me = &sh->slots[a->slot];
     if (a->cfg->initializer) {
         kp_err err;
         kp_err_clear(&err);
-        atomic_store(&me->started_ns, kp_now_ns());
         if (kp_task_call_literals(a->cfg->initializer, a->cfg->initargs, &err) < 0) {
-            send_control(KP_WIRE_INIT_FAILED, 0, err.msg);
+            send_control(KP_WIRE_INIT_FAILED, err.msg);
             flush_batch();
             _exit(0);
         }
     }
-    send_control(KP_WIRE_READY, 0, NULL);
+    send_control(KP_WIRE_READY, NULL);
     flush_batch();
 
+    uint64_t budget = a->cfg->max_tasks_per_worker ? a->cfg->max_tasks_per_worker : UINT64_MAX;
     kp_wire_chunk chunk;
-    while (read_chunk(a->task_fd, &chunk) == 0) {
-        uint64_t ran = 0;
-        for (; ran < chunk.count; ran++) {
-            if (atomic_load_explicit(&a->shared->stop, memory_order_relaxed))
-                break;
-            uint64_t index = chunk.start + ran;
-            atomic_store_explicit(&me->started_ns, kp_now_ns(), memory_order_relaxed);
-            atomic_store(&me->current, index + 1);
-            kp_outcome o;
-            kp_task_run(a->ctx, (size_t)index, &o);
-            /* Clear `current` before the result is queued: a death between
-             * the two re-runs the task rather than blaming it. */
-            atomic_store(&me->current, 0);
-            o.attempts = (int)chunk.attempt;
-            send_outcome(&o);
+    /* Nothing runs before the coordinator says go: it waits until every
+     * worker's initializer has succeeded. */
+    while (read_chunk(a->task_fd, &chunk)) {
+        if (chunk.count) {
+            budget -= run_range(a, me, chunk.start, chunk.count, chunk.attempt);
+        } else {
+            uint64_t start, n;
+            while (budget && (n = claim(sh, budget, &start)) > 0)
+                budget -= run_range(a, me, start, n, 1);
         }
-        send_control(KP_WIRE_CHUNK_DONE, ran, NULL);
+        if (!budget)
+            break; /* max_tasks_per_worker: the coordinator starts a fresh one */
+        send_control(KP_WIRE_IDLE, NULL);
         flush_batch();
     }
     flush_batch();

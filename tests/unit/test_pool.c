@@ -152,13 +152,14 @@ static void destroy(fixture *f)
     free(f);
 }
 
-static void test_auto_chunksize_is_bounded(void **state)
+static void test_guided_claim_shrinks_to_one(void **state)
 {
     (void)state;
-    assert_int_equal(kp_pool_auto_chunksize(0, 2), 1);
-    assert_int_equal(kp_pool_auto_chunksize(10, 2), 1);
-    assert_int_equal(kp_pool_auto_chunksize(3200, 2), 100);
-    assert_int_equal(kp_pool_auto_chunksize(100000000, 2), 4096);
+    assert_int_equal(kp_guided_claim(0, 2), 1);
+    assert_int_equal(kp_guided_claim(10, 2), 1);
+    assert_int_equal(kp_guided_claim(3200, 2), 400);
+    assert_int_equal(kp_guided_claim(3200, 0), 800);
+    assert_int_equal(kp_guided_claim(100000000, 2), 8192);
 }
 
 static void test_run_input_order_every_task_once(void **state)
@@ -308,7 +309,7 @@ static void test_run_timeout_kills_only_the_slow_tasks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_auto_chunksize_is_bounded),
+        cmocka_unit_test(test_guided_claim_shrinks_to_one),
         cmocka_unit_test(test_run_input_order_every_task_once),
         cmocka_unit_test(test_run_completion_order_every_task_once),
         cmocka_unit_test(test_run_crash_costs_one_task),
