@@ -25,6 +25,7 @@ struct kpool_job {
     kp_kernel kernel, initializer;
     kp_template args, initargs;
     kp_input *input;
+    kp_task_ctx ctx;
     size_t total;
     kp_pool_stats stats;
 };
@@ -177,6 +178,12 @@ static int prepare(kpool_job_t *job)
     }
     if ((rc = prepare_kernels(job)) < 0 || (rc = prepare_input(job)) < 0)
         return rc;
+    job->ctx.input = job->input;
+    job->ctx.args = &job->args;
+    job->ctx.kernel = &job->kernel;
+    kp_arena_init(&job->ctx.arena);
+    if ((rc = kp_task_prepare(&job->ctx, &job->err)) < 0)
+        return where_error(job, KP_KEY_job_args, KPOOL_EJOB);
     if (V(job, output, format)->num == KP_OUT_NPY &&
         (job->kernel.sig.ret == KP_T_VOID || job->kernel.sig.ret == KP_T_STR)) {
         kp_err_set(&job->err, KPOOL_EJOB,
@@ -306,16 +313,13 @@ int kpool_job_run(kpool_job_t *job, int quiet)
         .initializer = job->initializer.fn ? &job->initializer : NULL,
         .initargs = &job->initargs,
     };
-    kp_task_ctx ctx = {.input = job->input, .args = &job->args, .kernel = &job->kernel};
-    kp_arena_init(&ctx.arena);
     kp_pool_sink sink = {.emit = sink_emit, .failure = sink_failure, .user = &s};
 
     int64_t t0 = kp_now_ns();
     kp_err perr;
     kp_err_clear(&perr);
-    rc = kp_pool_run(&pcfg, &ctx, job->total, &sink, &job->stats, &perr);
+    rc = kp_pool_run(&pcfg, &job->ctx, job->total, &sink, &job->stats, &perr);
     double seconds = (double)(kp_now_ns() - t0) / 1e9;
-    kp_arena_free(&ctx.arena);
     if (perr.code)
         job->err = perr;
 
@@ -355,6 +359,7 @@ void kpool_job_free(kpool_job_t *job)
 {
     if (!job)
         return;
+    kp_task_release(&job->ctx);
     kp_input_close(job->input);
     kp_template_free(&job->args);
     kp_template_free(&job->initargs);

@@ -516,38 +516,9 @@ static int wrong_arity(const kp_signature *sig, size_t nargs, kp_err *err)
                       nargs, nargs == 1 ? "" : "s", sig->nparams, params);
 }
 
-int kp_kernel_call(const kp_kernel *k, const kp_value *args, size_t nargs, kp_arena *arena,
-                   kp_result *out, kp_err *err)
+void kp_kernel_invoke(const kp_kernel *k, void **avalue, kp_result *out)
 {
     const kp_signature *sig = &k->sig;
-
-    /* The cif points at k->arg_types: a kernel copied after it was prepared
-     * would hand libffi the old struct's array. */
-    if (k->cif.arg_types != (ffi_type **)k->arg_types || sig->nparams > KP_MAX_PARAMS)
-        return kp_err_set(err, KPOOL_EINVAL,
-                          "kernel '%s' is not prepared (or was copied after kp_kernel_prepare)",
-                          kernel_name(k));
-    if (nargs != sig->nparams)
-        return wrong_arity(sig, nargs, err);
-
-    kp_scalar values[KP_MAX_PARAMS];
-    const void *pointers[KP_MAX_PARAMS];
-    size_t lengths[KP_MAX_PARAMS];
-    void *avalue[2 * KP_MAX_PARAMS];
-    size_t c = 0;
-    for (size_t i = 0; i < nargs; i++) {
-        int rc =
-            kp_convert_arg(sig, i, &args[i], arena, &values[i], &pointers[i], &lengths[i], err);
-        if (rc < 0)
-            return rc;
-        if (sig->params[i].is_array) {
-            avalue[c++] = &pointers[i];
-            avalue[c++] = &lengths[i];
-        } else {
-            avalue[c++] = &values[i];
-        }
-    }
-
     /* libffi widens integer returns narrower than ffi_arg to a whole ffi_arg
      * (sign- or zero-extended), so they are read back by a cast from it,
      * which is right on either byte order; floats and doubles are stored as
@@ -606,5 +577,41 @@ int kp_kernel_call(const kp_kernel *k, const kp_value *args, size_t nargs, kp_ar
     default:
         break;
     }
+}
+
+int kp_kernel_call(const kp_kernel *k, const kp_value *args, size_t nargs, kp_arena *arena,
+                   kp_result *out, kp_err *err)
+{
+    const kp_signature *sig = &k->sig;
+
+    /* The cif points at k->arg_types: a kernel copied after it was prepared
+     * would hand libffi the old struct's array. */
+    if (k->cif.arg_types != (ffi_type **)k->arg_types || sig->nparams > KP_MAX_PARAMS)
+        return kp_err_set(err, KPOOL_EINVAL,
+                          "kernel '%s' is not prepared (or was copied after kp_kernel_prepare)",
+                          kernel_name(k));
+    if (nargs != sig->nparams)
+        return wrong_arity(sig, nargs, err);
+
+    kp_scalar values[KP_MAX_PARAMS];
+    const void *pointers[KP_MAX_PARAMS];
+    size_t lengths[KP_MAX_PARAMS];
+    void *avalue[2 * KP_MAX_PARAMS];
+    size_t c = 0;
+    for (size_t i = 0; i < nargs; i++) {
+        int rc =
+            kp_convert_arg(sig, i, &args[i], arena, &values[i], &pointers[i], &lengths[i], err);
+        if (rc < 0)
+            return rc;
+        if (sig->params[i].is_array) {
+            avalue[c++] = &pointers[i];
+            avalue[c++] = &lengths[i];
+        } else {
+            avalue[c++] = &values[i];
+        }
+    }
+
+    kp_kernel_invoke(k, avalue, out);
+
     return 0;
 }

@@ -17,6 +17,8 @@
 
 typedef void (*kp_fnptr)(void);
 
+/* A prepared kernel must not be copied or moved: its ffi_cif points at its
+ * own arg_types. */
 typedef struct kp_kernel {
     char name[KP_NAME_MAX];
     kp_signature sig;
@@ -43,6 +45,11 @@ typedef struct kp_result {
     kp_type type;    /* the kernel's return type */
     kp_scalar value; /* value.str points into the kernel's memory: copy it */
 } kp_result;
+
+/* Calls the kernel with C argument values already converted: avalue[j]
+ * points at C parameter j (an array parameter takes two: the pointer and the
+ * length). The hot path of a task; no checks. */
+void kp_kernel_invoke(const kp_kernel *k, void **avalue, kp_result *out);
 
 /* Converts `nargs` tuple values and calls the kernel. Fails with KPOOL_EINPUT
  * when nargs differs from the signature's parameter count ("the tuple has 2

@@ -323,6 +323,9 @@ static int spawn(pool *p, int i)
     close(tp[0]);
     close(rp[1]);
     fcntl(rp[0], F_SETFL, O_NONBLOCK);
+    /* A worker must not wait for the coordinator to read: give its results
+     * room for a whole batch (best effort; the default is 64 KiB). */
+    fcntl(rp[0], F_SETPIPE_SZ, 1 << 20);
     unsigned char *rbuf = w->rbuf;
     size_t rcap = w->rcap;
     memset(w, 0, sizeof *w);

@@ -51,6 +51,85 @@ static void store_result(const kp_result *r, kp_outcome *o)
     }
 }
 
+int kp_task_prepare(kp_task_ctx *ctx, kp_err *err)
+{
+    const kp_signature *sig = &ctx->kernel->sig;
+    const kp_template *t = ctx->args;
+    kp_arena_init(&ctx->constants);
+    ctx->direct = t->n == sig->nparams;
+    for (size_t i = 0; ctx->direct && i < t->n; i++)
+        ctx->direct = t->items[i].kind != KP_ARG_SPREAD;
+    if (!ctx->direct)
+        return 0;
+    for (size_t i = 0; i < t->n; i++) {
+        kp_task_arg *arg = &ctx->plan[i];
+        arg->item = &t->items[i];
+        arg->constant = arg->item->kind == KP_ARG_LITERAL;
+        if (arg->constant) {
+            int rc = kp_convert_arg(sig, i, &arg->item->literal, &ctx->constants, &arg->value,
+                                    &arg->data, &arg->len, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+void kp_task_release(kp_task_ctx *ctx)
+{
+    kp_arena_free(&ctx->constants);
+    kp_arena_free(&ctx->arena);
+}
+
+/* Converts the task's arguments straight from its record into C values. */
+static int call_direct(kp_task_ctx *ctx, const kp_value *record, kp_result *result, kp_err *err)
+{
+    const kp_signature *sig = &ctx->kernel->sig;
+    kp_scalar values[KP_MAX_PARAMS];
+    const void *pointers[KP_MAX_PARAMS];
+    size_t lengths[KP_MAX_PARAMS];
+    void *avalue[2 * KP_MAX_PARAMS];
+    size_t c = 0;
+    for (size_t i = 0; i < sig->nparams; i++) {
+        const kp_task_arg *arg = &ctx->plan[i];
+        if (arg->constant) {
+            values[i] = arg->value;
+            pointers[i] = arg->data;
+            lengths[i] = arg->len;
+        } else {
+            kp_value v;
+            int rc = kp_template_item_value(arg->item, record, &v, err);
+            if (rc == 0)
+                rc = kp_convert_arg(sig, i, &v, &ctx->arena, &values[i], &pointers[i], &lengths[i],
+                                    err);
+            if (rc < 0)
+                return rc;
+        }
+        if (sig->params[i].is_array) {
+            avalue[c++] = &pointers[i];
+            avalue[c++] = &lengths[i];
+        } else {
+            avalue[c++] = &values[i];
+        }
+    }
+    kp_task_fail_reset();
+    kp_kernel_invoke(ctx->kernel, avalue, result);
+    return 0;
+}
+
+/* Builds the whole tuple first: the general path, for templates with $*. */
+static int call_tuple(kp_task_ctx *ctx, const kp_value *record, kp_result *result, kp_err *err)
+{
+    kp_value *args = NULL;
+    size_t nargs = 0;
+    int rc = kp_template_apply(ctx->args, record, &ctx->arena, &args, &nargs, err);
+    if (rc == 0) {
+        kp_task_fail_reset();
+        rc = kp_kernel_call(ctx->kernel, args, nargs, &ctx->arena, result, err);
+    }
+    return rc;
+}
+
 void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
 {
     memset(o, 0, sizeof *o);
@@ -60,20 +139,15 @@ void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
     kp_arena_reset(&ctx->arena);
 
     kp_err err;
-    kp_err_clear(&err);
-    kp_value record, *args = NULL;
-    size_t nargs = 0;
+    err.code = 0;
+    kp_value record;
     int rc = 0;
     if (ctx->input)
         rc = kp_input_record(ctx->input, index, &ctx->arena, &record, &err);
-    if (rc == 0)
-        rc = kp_template_apply(ctx->args, ctx->input ? &record : NULL, &ctx->arena, &args, &nargs,
-                               &err);
     kp_result result;
-    if (rc == 0) {
-        kp_task_fail_reset();
-        rc = kp_kernel_call(ctx->kernel, args, nargs, &ctx->arena, &result, &err);
-    }
+    if (rc == 0)
+        rc = ctx->direct ? call_direct(ctx, ctx->input ? &record : NULL, &result, &err)
+                         : call_tuple(ctx, ctx->input ? &record : NULL, &result, &err);
     if (rc < 0) {
         o->kind = KP_TASK_BAD_INPUT;
         memcpy(ctx->message, err.msg, sizeof ctx->message);

@@ -11,13 +11,36 @@
 #include "output.h"
 #include "template.h"
 
+/* One argument of a direct call (see kp_task_prepare). */
+typedef struct kp_task_arg {
+    const kp_template_item *item;
+    bool constant; /* a literal, converted once */
+    kp_scalar value;
+    const void *data;
+    size_t len;
+} kp_task_arg;
+
 typedef struct kp_task_ctx {
     const kp_input *input;   /* NULL for apply: the task has no record */
     const kp_template *args; /* record -> argument tuple */
     const kp_kernel *kernel;
     kp_arena arena; /* reset before each task */
     char message[KP_ERR_MAX];
+    /* Set by kp_task_prepare: */
+    bool direct; /* each template item is one argument: no tuple is built */
+    kp_task_arg plan[KP_MAX_PARAMS];
+    kp_arena constants; /* converted literal arrays and strings */
 } kp_task_ctx;
+
+/* Prepares ctx (input, args and kernel set; arena initialised) for many
+ * tasks: when the template has no $* and one item per parameter, literal
+ * arguments are converted once here and a task converts only what comes
+ * from its record. A literal that does not fit its parameter is an error
+ * now, naming the argument, instead of in every task. */
+int kp_task_prepare(kp_task_ctx *ctx, kp_err *err);
+
+/* Frees what kp_task_prepare made. */
+void kp_task_release(kp_task_ctx *ctx);
 
 /* Runs task `index` and fills *o (kind OK, FAILED or BAD_INPUT; attempts 1).
  * o->message and o->str point into ctx or the arena and stay valid until the

@@ -392,41 +392,60 @@ static int bad_record(const kp_template_item *item, const kp_value *record, kp_e
                       reference_text(item, ref, sizeof ref), (int)record->as.nums.type);
 }
 
+/* Checks that `record` has elements for `item` ($K or $*). */
+static int need_list(const kp_template_item *item, const kp_value *record, kp_err *err)
+{
+    char ref[32];
+    if (!record)
+        return kp_err_set(err, KPOOL_EINPUT, "%s: there is no input record",
+                          reference_text(item, ref, sizeof ref));
+    if (item->kind != KP_ARG_RECORD && record->kind != KP_V_LIST && record->kind != KP_V_NUMS)
+        return kp_err_set(err, KPOOL_EINPUT, "%s: the record is %s, not a list",
+                          reference_text(item, ref, sizeof ref), kp_value_kind_name(record));
+    return 0;
+}
+
+int kp_template_item_value(const kp_template_item *item, const kp_value *record, kp_value *out,
+                           kp_err *err)
+{
+    if (item->kind == KP_ARG_LITERAL) {
+        *out = item->literal;
+        return 0;
+    }
+    int rc = need_list(item, record, err);
+    if (rc < 0)
+        return rc;
+    if (item->kind == KP_ARG_RECORD) {
+        *out = *record;
+        return 0;
+    }
+    size_t len = kp_value_len(record);
+    if (item->element > len)
+        return kp_err_set(err, KPOOL_EINPUT, "$%zu: the record has %zu element%s", item->element,
+                          len, len == 1 ? "" : "s");
+    if (!kp_value_element(record, item->element - 1, out))
+        return bad_record(item, record, err);
+    return 0;
+}
+
 int kp_template_apply(const kp_template *t, const kp_value *record, kp_arena *arena,
                       kp_value **args, size_t *nargs, kp_err *err)
 {
-    char ref[32];
     size_t total = 0;
     *args = NULL;
     *nargs = 0;
 
-    /* First pass: check every reference against the record and count the
-     * tuple, so that the tuple is one allocation of the right size. */
+    /* First pass: size the tuple, so that it is one allocation. */
     for (size_t i = 0; i < t->n; i++) {
         const kp_template_item *item = &t->items[i];
-        if (item->kind == KP_ARG_LITERAL) {
+        if (item->kind != KP_ARG_SPREAD) {
             total++;
             continue;
         }
-        if (!record)
-            return kp_err_set(err, KPOOL_EINPUT, "%s: there is no input record",
-                              reference_text(item, ref, sizeof ref));
-        if (item->kind == KP_ARG_RECORD) {
-            total++;
-            continue;
-        }
-        if (record->kind != KP_V_LIST && record->kind != KP_V_NUMS)
-            return kp_err_set(err, KPOOL_EINPUT, "%s: the record is %s, not a list",
-                              reference_text(item, ref, sizeof ref), kp_value_kind_name(record));
-        size_t len = kp_value_len(record);
-        if (item->kind == KP_ARG_SPREAD) {
-            total += len;
-            continue;
-        }
-        if (item->element > len)
-            return kp_err_set(err, KPOOL_EINPUT, "$%zu: the record has %zu element%s",
-                              item->element, len, len == 1 ? "" : "s");
-        total++;
+        int rc = need_list(item, record, err);
+        if (rc < 0)
+            return rc;
+        total += kp_value_len(record);
     }
 
     if (total == 0)
@@ -440,25 +459,16 @@ int kp_template_apply(const kp_template *t, const kp_value *record, kp_arena *ar
     size_t k = 0;
     for (size_t i = 0; i < t->n; i++) {
         const kp_template_item *item = &t->items[i];
-        switch (item->kind) {
-        case KP_ARG_LITERAL:
-            out[k++] = item->literal;
-            break;
-        case KP_ARG_RECORD:
-            out[k++] = *record;
-            break;
-        case KP_ARG_ELEMENT:
-            if (!kp_value_element(record, item->element - 1, &out[k++]))
+        if (item->kind != KP_ARG_SPREAD) {
+            int rc = kp_template_item_value(item, record, &out[k++], err);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        size_t len = kp_value_len(record);
+        for (size_t e = 0; e < len; e++)
+            if (!kp_value_element(record, e, &out[k++]))
                 return bad_record(item, record, err);
-            break;
-        case KP_ARG_SPREAD: {
-            size_t len = kp_value_len(record);
-            for (size_t e = 0; e < len; e++)
-                if (!kp_value_element(record, e, &out[k++]))
-                    return bad_record(item, record, err);
-            break;
-        }
-        }
     }
     *args = out;
     *nargs = k;

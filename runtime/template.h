@@ -53,6 +53,11 @@ bool kp_template_uses_record(const kp_template *t);
 int kp_template_apply(const kp_template *t, const kp_value *record, kp_arena *arena,
                       kp_value **args, size_t *nargs, kp_err *err);
 
+/* The value of one item that is not $* for `record` (NULL for none): a
+ * literal, the record, or its element K. Fails as kp_template_apply does. */
+int kp_template_item_value(const kp_template_item *item, const kp_value *record, kp_value *out,
+                           kp_err *err);
+
 void kp_template_free(kp_template *t);
 
 #endif

@@ -391,6 +391,18 @@ EOF
   expect_err "task 2 bad-input"
 }
 
+case_literal_does_not_fit() {
+  local j
+  j=$(tk i8_neg 0:3 "[job]" "args = 300")
+  kp check "$j"
+  expect_status 2
+  expect_err "[job] args"
+  expect_err "argument 1 (x): 300 does not fit i8"
+  kp run "$j"
+  expect_status 2
+  [ ! -s "$out" ] || fail "tasks ran with a literal that cannot be passed"
+}
+
 case_job_unknown_key() {
   local j
   j=$(job unknown <<'EOF'

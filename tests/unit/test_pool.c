@@ -121,6 +121,7 @@ static fixture *make_range(kp_fnptr fn, int64_t start, int64_t step, size_t tota
     f->ctx.args = &f->args;
     f->ctx.kernel = &f->kernel;
     kp_arena_init(&f->ctx.arena);
+    assert_int_equal(kp_task_prepare(&f->ctx, &err), 0);
     f->c.total = total;
     f->c.order = calloc(total + 1, sizeof *f->c.order);
     f->c.by_index = calloc(total + 1, sizeof *f->c.by_index);
@@ -146,7 +147,7 @@ static void destroy(fixture *f)
     kp_template_free(&f->args);
     kp_template_free(&f->initargs);
     kp_input_close(f->input);
-    kp_arena_free(&f->ctx.arena);
+    kp_task_release(&f->ctx);
     free(f->c.order);
     free(f->c.by_index);
     free(f);
