@@ -71,7 +71,12 @@ typedef struct pool {
     bool all_ready;  /* every first worker's initializer ran: go */
     range *queue;    /* tasks handed back: retries and unfinished chunk rests */
     size_t qhead, qlen, qcap;
-    unsigned char *final; /* bit per task: its outcome is decided */
+    /* Which tasks have their outcome decided: every task below `low`, and
+     * those of [low, low + final_cap) whose bit is set in this ring of bits.
+     * It only spans the tasks in flight, so memory does not grow with the
+     * number of tasks. */
+    unsigned char *final;
+    uint64_t final_cap; /* bits; a power of two, a multiple of 8 */
     size_t nfinal;
     slot *ring; /* input order: outcomes waiting for their turn */
     size_t ring_cap;
@@ -100,15 +105,53 @@ uint64_t kp_guided_claim(uint64_t remaining, uint32_t workers)
     return n;
 }
 
-static bool is_final(const pool *p, uint64_t i)
+static bool bit_of(const unsigned char *bits, uint64_t cap, uint64_t i)
 {
-    return p->final[i / 8] & (1u << (i % 8));
+    uint64_t b = i & (cap - 1);
+    return bits[b / 8] & (1u << (b % 8));
 }
 
-static void set_final(pool *p, uint64_t i)
+static bool is_final(const pool *p, uint64_t i)
 {
-    p->final[i / 8] |= (unsigned char)(1u << (i % 8));
+    if (i < p->low)
+        return true;
+    if (i - p->low >= p->final_cap)
+        return false;
+    return bit_of(p->final, p->final_cap, i);
+}
+
+/* Doubles the ring of bits until task i fits; false when memory runs out. */
+static bool grow_final(pool *p, uint64_t i)
+{
+    uint64_t cap = p->final_cap;
+    while (i - p->low >= cap)
+        cap *= 2;
+    unsigned char *bits = calloc(cap / 8, 1);
+    if (!bits)
+        return false;
+    for (uint64_t k = p->low; k < p->low + p->final_cap; k++)
+        if (bit_of(p->final, p->final_cap, k))
+            bits[(k & (cap - 1)) / 8] |= (unsigned char)(1u << ((k & (cap - 1)) % 8));
+    free(p->final);
+    p->final = bits;
+    p->final_cap = cap;
+    return true;
+}
+
+static bool set_final(pool *p, uint64_t i)
+{
+    if (i - p->low >= p->final_cap && !grow_final(p, i))
+        return false;
+    uint64_t b = i & (p->final_cap - 1);
+    p->final[b / 8] |= (unsigned char)(1u << (b % 8));
     p->nfinal++;
+    /* Slide past the decided prefix, clearing its bits for reuse. */
+    while (p->low < p->total && bit_of(p->final, p->final_cap, p->low)) {
+        uint64_t l = p->low & (p->final_cap - 1);
+        p->final[l / 8] &= (unsigned char)~(1u << (l % 8));
+        p->low++;
+    }
+    return true;
 }
 
 static char *dup_text(const char *s)
@@ -183,7 +226,10 @@ static void finish(pool *p, const kp_outcome *o)
 {
     if (o->index >= p->total || is_final(p, o->index))
         return;
-    set_final(p, o->index);
+    if (!set_final(p, o->index)) {
+        fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory tracking finished tasks"));
+        return;
+    }
     switch (o->kind) {
     case KP_TASK_OK:
         p->stats->ok++;
@@ -602,8 +648,6 @@ static bool fresh_claimable(const pool *p)
  * Called only when every worker is idle, so nothing is in flight. */
 static void recover_lost_claims(pool *p)
 {
-    while (p->low < p->total && is_final(p, p->low))
-        p->low++;
     uint64_t cur = cursor_of(p);
     if (cur > p->total)
         cur = p->total;
@@ -806,7 +850,7 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
 /* Emits NOT_RUN for every task whose outcome was never decided. */
 static void finish_not_run(pool *p)
 {
-    for (uint64_t i = 0; i < p->total && !p->rc; i++) {
+    for (uint64_t i = p->low; i < p->total && !p->rc; i++) {
         if (is_final(p, i))
             continue;
         kp_outcome o = {.index = i,
@@ -848,7 +892,8 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     p.shared_size = sizeof(kp_pool_shared) + (size_t)p.nw * sizeof(kp_worker_shared);
     p.shared = mmap(NULL, p.shared_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     p.w = calloc((size_t)p.nw, sizeof *p.w);
-    p.final = calloc(total / 8 + 1, 1);
+    p.final_cap = 65536;
+    p.final = calloc(p.final_cap / 8, 1);
     if (p.shared == MAP_FAILED || !p.w || !p.final) {
         if (p.shared == MAP_FAILED)
             p.shared = NULL;
@@ -858,7 +903,7 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     }
     for (int i = 0; i < p.nw; i++)
         p.w[i].task_fd = p.w[i].result_fd = -1;
-    p.window = 65536 + 16 * (uint64_t)(cfg->chunksize ? cfg->chunksize : 8192) * (uint64_t)p.nw;
+    p.window = 65536 + 4 * (uint64_t)(cfg->chunksize ? cfg->chunksize : 8192) * (uint64_t)p.nw;
     p.shared->total = total;
     p.shared->chunk = cfg->chunksize;
     p.shared->workers = (uint32_t)p.nw;
