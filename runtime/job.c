@@ -327,7 +327,7 @@ int kpool_job_run(kpool_job_t *job, int quiet)
     kp_err_clear(&cerr);
     int crc = kp_output_close(s.out, &cerr);
     kp_errlog_close(s.log, NULL);
-    if (crc < 0 && (rc == 0 || rc == KPOOL_EFAILED)) {
+    if (crc < 0 && !perr.code && (rc == 0 || rc == KPOOL_EFAILED)) {
         job->err = cerr;
         rc = crc;
     }

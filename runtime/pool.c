@@ -168,12 +168,19 @@ static void free_outcome_text(kp_outcome *o)
     o->message = o->str = NULL;
 }
 
+/* Starts no new task; running ones finish. */
+static void stop_run(pool *p)
+{
+    p->stopping = true;
+    atomic_store(&p->shared->stop, 1);
+}
+
+/* Stops the run for an error that also ends the output (`rc`). */
 static void fail_run(pool *p, int rc)
 {
     if (!p->rc)
         p->rc = rc;
-    p->stopping = true;
-    atomic_store(&p->shared->stop, 1);
+    stop_run(p);
 }
 
 static void emit(pool *p, const kp_outcome *o)
@@ -242,7 +249,7 @@ static void finish(pool *p, const kp_outcome *o)
         if (p->sink->failure)
             p->sink->failure(o, 1 + p->cfg->retries, p->sink->user);
         if (p->cfg->stop_on_error)
-            p->stopping = true, atomic_store(&p->shared->stop, 1);
+            stop_run(p);
         break;
     }
     if (p->cfg->completion_order) {
@@ -453,12 +460,13 @@ static void reap(pool *p, int i)
     if (!w->ready && w->term != TERM_INTERRUPT && !p->init_failed && !p->stopping) {
         p->init_failed = true;
         if (p->cfg->initializer)
-            kp_err_set(p->err, KPOOL_EFAILED,
-                       "the initializer %s killed its worker (%s); no task ran",
-                       p->cfg->initializer->name, why);
+            kp_err_set(p->err, KPOOL_EFAILED, "the initializer %s killed its worker (%s)%s",
+                       p->cfg->initializer->name, why,
+                       p->all_ready ? " in a replacement worker; the run stopped"
+                                    : "; no task ran");
         else
             kp_err_set(p->err, KPOOL_EFAILED, "a worker died before it was ready (%s)", why);
-        fail_run(p, KPOOL_EFAILED);
+        stop_run(p);
     }
 
     uint64_t run_start = atomic_load(&slot->run_start), run_end = atomic_load(&slot->run_end);
@@ -495,9 +503,11 @@ static void handle_control(pool *p, int i, uint8_t kind, const char *msg)
     case KP_WIRE_INIT_FAILED:
         if (!p->init_failed) {
             p->init_failed = true;
-            kp_err_set(p->err, KPOOL_EFAILED, "the initializer %s failed: %s; no task ran",
-                       p->cfg->initializer->name, msg);
-            fail_run(p, KPOOL_EFAILED);
+            kp_err_set(p->err, KPOOL_EFAILED, "the initializer %s failed: %s%s",
+                       p->cfg->initializer->name, msg,
+                       p->all_ready ? " (in a replacement worker; the run stopped)"
+                                    : "; no task ran");
+            stop_run(p);
         }
         break;
     case KP_WIRE_IDLE:
@@ -933,7 +943,9 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
 
     run_loop(&p, &wait_mask);
     kill_all(&p);
-    if (!p.init_failed)
+    /* A failed first initializer means no task ran and none is written;
+     * after that, every task keeps its line. */
+    if (!p.init_failed || p.all_ready)
         finish_not_run(&p);
     if (!cfg->completion_order)
         drain_ring(&p);
@@ -945,6 +957,8 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
 
     if (p.rc)
         rc = p.rc;
+    else if (p.init_failed)
+        rc = KPOOL_EFAILED;
     else if (stats->interrupted_by)
         rc = KPOOL_EINTR;
     else if (stats->failed || stats->not_run)

@@ -5,7 +5,7 @@ set(KPOOL_E2E_CASES
     foreign_libm foreign_plugin_signature npy_output jsonl_types void_kernel str_kernel
     crash_segv crash_abort crash_exit crash_fpe kpool_fail errors_jsonl on_error_stop
     timeout retries_succeed max_tasks_per_worker workers_honoured initializer
-    initializer_fails bad_record bad_value literal_does_not_fit job_unknown_key job_bad_value job_missing_kernel
+    initializer_fails initializer_fails_in_replacement bad_record bad_value literal_does_not_fit job_unknown_key job_bad_value job_missing_kernel
     job_missing_input set_override set_bad signature_mismatch signature_required
     wrong_abi not_a_plugin no_such_kernel check_command inspect_command info_command
     help_version usage_errors sigint resume_not_built)

@@ -351,6 +351,18 @@ case_initializer_fails() {
   [ ! -s "$out" ] || fail "tasks ran after a failed initializer"
 }
 
+case_initializer_fails_in_replacement() {
+  local j
+  j=$(tk add_base 0:20 "[pool]" "initializer = init_once" "initargs = \"$T/marker\"" \
+    "workers = 1" "max_tasks_per_worker = 5" "[output]" "format = jsonl")
+  kp run "$j"
+  expect_status 1
+  expect_err "exists: a worker was already initialised (in a replacement worker; the run stopped)"
+  [ "$(wc -l <"$out")" -eq 20 ] || fail "not one line per task: $(wc -l <"$out")"
+  [ "$(grep -c '"result"' "$out")" -eq 5 ] || fail "the first worker's 5 results are not all there"
+  [ "$(grep -c '"not-run"' "$out")" -eq 15 ] || fail "the 15 other tasks are not marked not-run"
+}
+
 case_bad_record() {
   local j
   j=$(job bad <<EOF

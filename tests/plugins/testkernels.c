@@ -103,6 +103,19 @@ static int64_t add_base(int64_t x)
     return base + x;
 }
 
+/* An initializer that works once: the second worker to run it fails (the
+ * marker file says a worker already started). */
+static void init_once(const char *marker)
+{
+    if (access(marker, F_OK) == 0) {
+        kpool_fail("%s exists: a worker was already initialised", marker);
+        return;
+    }
+    FILE *f = fopen(marker, "w");
+    if (f)
+        fclose(f);
+}
+
 static void init_fails(void)
 {
     kpool_fail("cannot open the model file");
@@ -157,7 +170,7 @@ KPOOL_PLUGIN(KPOOL_KERNEL_TYPED(crash_on_3, i64, i64), KPOOL_KERNEL_TYPED(abort_
              KPOOL_KERNEL_TYPED(worker_pid, i64, i64),
              KPOOL_KERNEL_TYPED(worker_pid_slow, i64, i64), KPOOL_KERNEL_TYPED(set_base, void, i64),
              KPOOL_KERNEL_TYPED(add_base, i64, i64), KPOOL_KERNEL_TYPED(init_fails, void, void),
-             KPOOL_KERNEL_TYPED(f64_half, f64, f64), KPOOL_KERNEL_TYPED(f32_third, f32, f32),
-             KPOOL_KERNEL_TYPED(is_even, bool, i64), KPOOL_KERNEL(i8_neg, "i8 (i8 x)"),
-             KPOOL_KERNEL_TYPED(greet, str, str), KPOOL_KERNEL_TYPED(do_nothing, void, i64),
-             KPOOL_KERNEL(mean, "f64 (f64[] values)"), )
+             KPOOL_KERNEL_TYPED(init_once, void, str), KPOOL_KERNEL_TYPED(f64_half, f64, f64),
+             KPOOL_KERNEL_TYPED(f32_third, f32, f32), KPOOL_KERNEL_TYPED(is_even, bool, i64),
+             KPOOL_KERNEL(i8_neg, "i8 (i8 x)"), KPOOL_KERNEL_TYPED(greet, str, str),
+             KPOOL_KERNEL_TYPED(do_nothing, void, i64), KPOOL_KERNEL(mean, "f64 (f64[] values)"), )
