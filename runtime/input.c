@@ -38,6 +38,8 @@ static const char *format_name(kp_input_format f)
         return "jsonl";
     case KP_IN_RANGE:
         return "range";
+    case KP_IN_MEMORY:
+        return "memory";
     }
     return "?";
 }
@@ -248,6 +250,10 @@ static int map_path(kp_input *in, const char *path, kp_err *err)
 static int resolve_format(const kp_input_config *cfg, kp_input_format *out, kp_err *err)
 {
     kp_input_format f = cfg->format;
+    if (f == KP_IN_MEMORY)
+        return kp_err_set(err, KPOOL_EINVAL,
+                          "input: records in memory are given with kp_input_from_records, "
+                          "not with a configuration");
     if (f < KP_IN_AUTO || f > KP_IN_RANGE)
         return kp_err_set(err, KPOOL_EINVAL, "input: unknown format code %d", (int)f);
     if (f == KP_IN_RANGE) {
@@ -344,6 +350,23 @@ fail:
     return rc;
 }
 
+int kp_input_from_records(kp_input **out, const kp_value *records, size_t n, kp_err *err)
+{
+    *out = NULL;
+    if (!records && n > 0)
+        return kp_err_set(err, KPOOL_EINVAL, "memory: %zu records but no array of them", n);
+    kp_input *in = calloc(1, sizeof *in);
+    if (!in || !(in->name = strdup("memory"))) {
+        free(in);
+        return kp_err_set(err, KPOOL_ENOMEM, "memory: out of memory");
+    }
+    in->format = KP_IN_MEMORY;
+    in->count = n;
+    in->u.memory.records = records;
+    *out = in;
+    return 0;
+}
+
 size_t kp_input_count(const kp_input *in)
 {
     return in->count;
@@ -371,6 +394,9 @@ int kp_input_record(const kp_input *in, size_t index, kp_arena *arena, kp_value 
     case KP_IN_RANGE:
         kp_range_record(in, index, out);
         return 0;
+    case KP_IN_MEMORY:
+        *out = in->u.memory.records[index];
+        return 0;
     case KP_IN_AUTO:
         break;
     }
@@ -395,6 +421,9 @@ void kp_input_describe(const kp_input *in, char *buf, size_t n)
         return;
     case KP_IN_JSONL:
         snprintf(buf, n, "%s: jsonl, %zu record%s", in->name, in->count, in->count == 1 ? "" : "s");
+        return;
+    case KP_IN_MEMORY:
+        snprintf(buf, n, "%zu record%s in memory", in->count, in->count == 1 ? "" : "s");
         return;
     case KP_IN_AUTO:
         break;

@@ -13,6 +13,9 @@
  *   jsonl record = the JSON value of one non-blank line (parsed with jansson);
  *         arrays become KP_V_LIST, objects are an error for that record
  *   range the integers start:stop[:step] as KP_V_INT
+ *   memory records the caller holds (kp_input_from_records): record i is
+ *         records[i] as it is, for the embedding API, whose workers read
+ *         the program's own memory
  */
 #ifndef KP_INPUT_H
 #define KP_INPUT_H
@@ -31,6 +34,7 @@ typedef enum kp_input_format {
     KP_IN_CSV,
     KP_IN_JSONL,
     KP_IN_RANGE,
+    KP_IN_MEMORY, /* only from kp_input_from_records, never from a config */
 } kp_input_format;
 
 typedef struct kp_input_config {
@@ -49,6 +53,13 @@ typedef struct kp_input kp_input;
  * cannot be read, KPOOL_EINPUT for malformed content (a bad npy header),
  * KPOOL_ESYS when mapping or spooling fails. */
 int kp_input_open(kp_input **out, const kp_input_config *cfg, kp_err *err);
+
+/* Makes an input of `n` records the caller holds: record i is records[i],
+ * neither copied nor checked. The records, and everything they point at,
+ * must stay valid and unchanged until kp_input_close (forked workers read
+ * them through their copy of the caller's memory). Fails only with
+ * KPOOL_ENOMEM or, for records NULL with n > 0, KPOOL_EINVAL. */
+int kp_input_from_records(kp_input **out, const kp_value *records, size_t n, kp_err *err);
 
 /* Number of records (tasks). */
 size_t kp_input_count(const kp_input *in);

@@ -44,8 +44,8 @@ typedef struct kp_npy_info {
 
 struct kp_input {
     kp_input_format format;
-    char *name;               /* the path as given, "<stdin>", or "range" */
-    const unsigned char *map; /* the whole file; NULL when it is empty or a range */
+    char *name;               /* the path as given, "<stdin>", "range" or "memory" */
+    const unsigned char *map; /* the whole file; NULL when it is empty, a range or memory */
     size_t size;              /* bytes mapped */
     size_t count;             /* records */
     union {
@@ -57,6 +57,9 @@ struct kp_input {
         struct {
             int64_t start, stop, step;
         } range;
+        struct {
+            const kp_value *records; /* the caller's, not owned */
+        } memory;
     } u;
 };
 
