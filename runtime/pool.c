@@ -84,6 +84,8 @@ typedef struct pool {
     bool stopping;
     int rc; /* first fatal error, 0 if none */
     bool init_failed;
+    int deaths_in_a_row; /* workers killed by tasks since a task last succeeded */
+    bool braked;         /* stopped by that count (see kp_pool_death_brake) */
 } pool;
 
 static volatile sig_atomic_t got_signal;
@@ -240,6 +242,7 @@ static void finish(pool *p, const kp_outcome *o)
     switch (o->kind) {
     case KP_TASK_OK:
         p->stats->ok++;
+        p->deaths_in_a_row = 0;
         break;
     case KP_TASK_NOT_RUN:
         p->stats->not_run++;
@@ -276,6 +279,9 @@ static void finish(pool *p, const kp_outcome *o)
     drain_ring(p);
 }
 
+/* Puts tasks back at the front of the queue: the next idle worker takes
+ * them first, so a dead worker's range carries on where it stopped (and, in
+ * input order, the oldest unwritten tasks are not kept waiting). */
 static int push_range(pool *p, uint64_t start, uint64_t count, uint32_t attempt)
 {
     if (!count)
@@ -292,7 +298,8 @@ static int push_range(pool *p, uint64_t start, uint64_t count, uint32_t attempt)
         p->qcap = cap;
         p->qhead = 0;
     }
-    p->queue[(p->qhead + p->qlen) % p->qcap] = (range){start, count, attempt};
+    p->qhead = (p->qhead + p->qcap - 1) % p->qcap;
+    p->queue[p->qhead] = (range){start, count, attempt};
     p->qlen++;
     return 0;
 }
@@ -391,12 +398,30 @@ static int spawn(pool *p, int i)
     return 0;
 }
 
-static void describe_death(int status, char *buf, size_t n, int *sig)
+int kp_pool_death_brake(const kp_pool_config *cfg)
+{
+    int workers = cfg->workers > 0 ? cfg->workers : 1;
+    int brake = 10 * workers * (cfg->retries + 1);
+    return brake < 20 ? 20 : brake;
+}
+
+/* Says how a worker died, naming the job's limit it probably hit. */
+static void describe_death(const kp_pool_config *cfg, int status, char *buf, size_t n, int *sig)
 {
     *sig = 0;
     if (WIFSIGNALED(status)) {
         *sig = WTERMSIG(status);
-        kp_signal_name(*sig, buf, n);
+        char name[32];
+        kp_signal_name(*sig, name, sizeof name);
+        if (*sig == SIGXCPU && cfg->cpu_limit > 0)
+            snprintf(buf, n, "%s: the worker used more than cpu_limit = %g s of CPU", name,
+                     cfg->cpu_limit);
+        else if (cfg->memory_limit_mib &&
+                 (*sig == SIGSEGV || *sig == SIGABRT || *sig == SIGBUS || *sig == SIGKILL))
+            snprintf(buf, n, "%s (memory_limit = %llu MiB may have been reached)", name,
+                     (unsigned long long)cfg->memory_limit_mib);
+        else
+            snprintf(buf, n, "%s", name);
     } else if (WIFEXITED(status)) {
         snprintf(buf, n, "the worker exited with status %d", WEXITSTATUS(status));
     } else {
@@ -431,16 +456,20 @@ static void hand_back(pool *p, uint64_t start, uint64_t end, uint32_t attempt, u
 {
     if (end > p->total)
         end = p->total;
-    uint64_t run = start;
-    for (uint64_t i = start; i <= end; i++) {
-        bool open = i < end && i != skip && !is_final(p, i);
-        if (open)
+    /* From the end backwards, so that the runs sit at the queue's front in
+     * ascending order. */
+    uint64_t run_end = end;
+    for (uint64_t i = end; i-- > start;) {
+        bool open = i != skip && !is_final(p, i);
+        if (open && i > start)
             continue;
-        if (i > run && push_range(p, run, i - run, attempt ? attempt : 1) < 0) {
+        uint64_t run_start = open ? i : i + 1;
+        if (run_end > run_start &&
+            push_range(p, run_start, run_end - run_start, attempt ? attempt : 1) < 0) {
             fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
             return;
         }
-        run = i + 1;
+        run_end = i;
     }
 }
 
@@ -455,7 +484,7 @@ static void reap(pool *p, int i)
     uint64_t current = atomic_load(&slot->current);
     char why[128];
     int sig = 0;
-    describe_death(status, why, sizeof why, &sig);
+    describe_death(p->cfg, status, why, sizeof why, &sig);
 
     if (!w->ready && w->term != TERM_INTERRUPT && !p->init_failed && !p->stopping) {
         p->init_failed = true;
@@ -481,12 +510,24 @@ static void reap(pool *p, int i)
         victim = current - 1;
         task_died(p, victim, attempt, KP_TASK_CRASHED, why, sig);
     }
+    if (victim != UINT64_MAX && ++p->deaths_in_a_row >= kp_pool_death_brake(p->cfg) &&
+        !p->stopping) {
+        /* Every task kills its worker: forking more would only repeat it. */
+        kp_err_set(p->err, KPOOL_EFAILED,
+                   "stopped after %d tasks in a row killed their workers with no task "
+                   "succeeding in between (the last: task %llu, %s); the tasks left did not run",
+                   p->deaths_in_a_row, (unsigned long long)victim, why);
+        p->braked = true;
+        stop_run(p);
+    }
     /* The rest of what it held never ran, or its results died with it. */
     if (!p->stopping) {
         hand_back(p, run_start, run_end, attempt, victim);
-        if (w->assigned.count)
-            hand_back(p, w->assigned.start, w->assigned.start + w->assigned.count,
-                      w->assigned.attempt, victim);
+        /* A range sent to it that it had not begun yet (it publishes each
+         * range it starts, so a begun one was handed back just above). */
+        uint64_t a_end = w->assigned.start + w->assigned.count;
+        if (w->assigned.count && (w->assigned.start != run_start || a_end != run_end))
+            hand_back(p, w->assigned.start, a_end, w->assigned.attempt, victim);
     }
     close_fd(&w->task_fd);
     close_fd(&w->result_fd);

@@ -28,7 +28,16 @@ typedef struct kp_pool_config {
     bool completion_order;        /* emit as tasks finish, not in input order */
     const kp_kernel *initializer; /* run once in each worker before its tasks; may be NULL */
     const kp_template *initargs;
+    /* Limits applied in each worker right after fork; 0 = none. */
+    uint64_t memory_limit_mib; /* RLIMIT_AS */
+    double cpu_limit;          /* RLIMIT_CPU, seconds (rounded up) */
+    uint64_t open_files;       /* RLIMIT_NOFILE */
+    bool core_dumps;           /* false: RLIMIT_CORE = 0 */
 } kp_pool_config;
+
+/* Consecutive worker deaths, with no task succeeding in between, after which
+ * the run stops instead of forking replacements that die too. */
+int kp_pool_death_brake(const kp_pool_config *cfg);
 
 typedef struct kp_pool_sink {
     /* Each task's outcome, once, in the order the job asked for (tasks that
