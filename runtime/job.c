@@ -312,6 +312,10 @@ int kpool_job_run(kpool_job_t *job, int quiet)
         .completion_order = completion_order(job),
         .initializer = job->initializer.fn ? &job->initializer : NULL,
         .initargs = &job->initargs,
+        .memory_limit_mib = (uint64_t)job->jf.v[KP_KEY_pool_memory_limit].num,
+        .cpu_limit = job->jf.v[KP_KEY_pool_cpu_limit].seconds,
+        .open_files = (uint64_t)job->jf.v[KP_KEY_pool_open_files].num,
+        .core_dumps = job->jf.v[KP_KEY_pool_core_dumps].num != 0,
     };
     kp_pool_sink sink = {.emit = sink_emit, .failure = sink_failure, .user = &s};
 

@@ -67,6 +67,15 @@ typedef enum kp_key_type {
     X(pool, initializer, KP_KEY_STRING, "", "",                                                    \
       "A kernel of the same plugin run once in each worker before its first task.")                \
     X(pool, initargs, KP_KEY_STRING, "", "", "The initializer's argument tuple (literals only).")  \
+    X(pool, memory_limit, KP_KEY_COUNT, "", "0",                                                   \
+      "Address space each worker may use, in MiB (RLIMIT_AS); 0 = no limit.")                      \
+    X(pool, cpu_limit, KP_KEY_SECONDS, "", "0",                                                    \
+      "CPU seconds each worker may use (RLIMIT_CPU): past it the worker dies of SIGXCPU and its "  \
+      "task fails naming the limit; 0 = no limit.")                                                \
+    X(pool, open_files, KP_KEY_COUNT, "", "0",                                                     \
+      "Files each worker may have open (RLIMIT_NOFILE); 0 = as inherited.")                        \
+    X(pool, core_dumps, KP_KEY_BOOL, "", "false",                                                  \
+      "Let a crashing worker write a core file (RLIMIT_CORE); kpool reports crashes itself.")      \
     X(pool, backend, KP_KEY_ENUM, "local|mpi", "local",                                            \
       "local: one machine; mpi: under mpiexec (not built in this version).")                       \
     X(output, path, KP_KEY_PATH, "", "-", "Where results go, relative to this file; - = stdout.")  \

@@ -10,11 +10,13 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,7 +183,7 @@ static void setup_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = on_fatal;
     sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-    int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP};
+    int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP, SIGXCPU, SIGXFSZ};
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
         sigaction(fatal[i], &sa, NULL);
     sigset_t none;
@@ -278,6 +280,31 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
     return ran;
 }
 
+/* Applies the job's per-worker limits. A limit above the hard one is
+ * clamped to it (an unprivileged process cannot raise it). */
+static void apply_limit(int resource, rlim_t value)
+{
+    struct rlimit rl;
+    if (getrlimit(resource, &rl) != 0)
+        return;
+    if (rl.rlim_max != RLIM_INFINITY && value > rl.rlim_max)
+        value = rl.rlim_max;
+    rl.rlim_cur = value;
+    setrlimit(resource, &rl);
+}
+
+static void apply_limits(const kp_pool_config *cfg)
+{
+    if (cfg->memory_limit_mib)
+        apply_limit(RLIMIT_AS, (rlim_t)cfg->memory_limit_mib << 20);
+    if (cfg->cpu_limit > 0)
+        apply_limit(RLIMIT_CPU, (rlim_t)ceil(cfg->cpu_limit));
+    if (cfg->open_files)
+        apply_limit(RLIMIT_NOFILE, (rlim_t)cfg->open_files);
+    if (!cfg->core_dumps)
+        apply_limit(RLIMIT_CORE, 0);
+}
+
 _Noreturn void kp_worker_main(const kp_worker_args *a)
 {
     /* Die with the coordinator, even if it was killed before this line. */
@@ -290,6 +317,7 @@ _Noreturn void kp_worker_main(const kp_worker_args *a)
     atexit(at_exit_flush);
     /* A kernel's printf must not end up between the results on stdout. */
     dup2(STDERR_FILENO, STDOUT_FILENO);
+    apply_limits(a->cfg);
 
     kp_pool_shared *sh = a->shared;
     kp_worker_shared *me = &sh->slots[a->slot];

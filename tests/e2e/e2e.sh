@@ -363,6 +363,108 @@ case_initializer_fails_in_replacement() {
   [ "$(grep -c '"not-run"' "$out")" -eq 15 ] || fail "the 15 other tasks are not marked not-run"
 }
 
+case_limit_cpu() {
+  local j
+  j=$(job cpu <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = burn_cpu
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+cpu_limit = 1
+workers = 1
+EOF
+)
+  printf '0.01\n5\n0.02\n' >"$T/secs.csv"
+  kp run "$j"
+  expect_status 1
+  expect_err "task 1 crashed (SIGXCPU: the worker used more than cpu_limit = 1 s of CPU)"
+  printf '0.01\n\n0.02\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+}
+
+case_limit_memory() {
+  local j
+  j=$(job mem <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = allocate_mib
+mode = map
+args = \$1
+[input]
+path = mib.csv
+[pool]
+memory_limit = 256
+EOF
+)
+  printf '16\n1024\n32\n' >"$T/mib.csv"
+  kp run "$j"
+  expect_status 1
+  expect_err "task 1 failed: cannot allocate 1024 MiB"
+  printf '16\n\n32\n' >"$T/expected"
+  expect_same "$out" "$T/expected"
+}
+
+case_limit_open_files() {
+  local j
+  j=$(job files <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = open_many
+mode = map
+args = \$1
+[input]
+path = counts.csv
+[pool]
+open_files = 64
+EOF
+)
+  printf '10\n200\n' >"$T/counts.csv"
+  kp run "$j"
+  expect_status 1
+  expect_err "task 1 failed: cannot open file"
+  expect_err "Too many open files"
+  [ "$(head -1 "$out")" = 10 ] || fail "the small task did not succeed: $(cat "$out")"
+}
+
+case_limit_core_dumps() {
+  local j
+  j=$(tk core_limit 0:1)
+  kp run "$j"
+  expect_status 0
+  [ "$(cat "$out")" = 0 ] || fail "core_dumps = false left RLIMIT_CORE at $(cat "$out")"
+}
+
+case_crash_storm() {
+  # 10,000 crashes in one run: no descriptor and no zombie piles up.
+  local j
+  j=$(tk census_or_crash 0:100000 "[pool]" "workers = 2")
+  kp run "$j" -o "$T/out.csv"
+  expect_status 1
+  expect_err "90000 ok, 10000 failed"
+  local fds zombies
+  fds=$(grep -v '^$' "$T/out.csv" | awk '{print int($1 / 1000)}' | sort -n | uniq)
+  [ "$(echo "$fds" | wc -l)" -eq 1 ] || fail "open descriptors changed during the run: $(echo $fds)"
+  zombies=$(grep -v '^$' "$T/out.csv" | awk '{print $1 % 1000}' | sort -n | tail -1)
+  [ "$zombies" -le 2 ] || fail "up to $zombies zombie workers at once"
+  [ "$(grep -c '^$' "$T/out.csv")" -eq 10000 ] || fail "not 10000 crashed tasks"
+}
+
+case_crash_brake() {
+  # Every task kills its worker: the run stops instead of forking 10,000 times.
+  local j
+  j=$(tk crash_on_3 3:100000:10 "[pool]" "workers = 2" "[output]" "format = jsonl")
+  kp run "$j"
+  expect_status 1
+  expect_err "stopped after 20 tasks in a row killed their workers"
+  [ "$(grep -c '"crashed"' "$out")" -lt 40 ] || fail "the brake did not stop the forking"
+  [ "$(wc -l <"$out")" -eq 10000 ] || fail "not one line per task"
+  grep -q '"not-run"' "$out" || fail "the tasks left are not marked not-run"
+}
+
 case_bad_record() {
   local j
   j=$(job bad <<EOF

@@ -3,7 +3,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include <kpool/plugin.h>
 
+#include <errno.h>
+
+#include <dirent.h>
 #include <math.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +108,109 @@ static int64_t add_base(int64_t x)
     return base + x;
 }
 
+/* Allocates and touches `mib` MiB; fails the task when malloc cannot. */
+static int64_t allocate_mib(int64_t mib)
+{
+    size_t n = (size_t)mib << 20;
+    char *p = malloc(n);
+    if (!p) {
+        kpool_fail("cannot allocate %lld MiB", (long long)mib);
+        return 0;
+    }
+    memset(p, 1, n);
+    int64_t touched = p[n - 1];
+    free(p);
+    return mib * touched;
+}
+
+/* Uses `seconds` of CPU time. */
+static double burn_cpu(double seconds)
+{
+    volatile double x = 0;
+    clock_t end = clock() + (clock_t)(seconds * CLOCKS_PER_SEC);
+    while (clock() < end)
+        for (int i = 0; i < 100000; i++)
+            x += 1;
+    return seconds;
+}
+
+/* Opens /dev/null `count` times; fails the task when it cannot. */
+static int64_t open_many(int64_t count)
+{
+    FILE *files[4096];
+    int64_t opened = 0;
+    const char *why = NULL;
+    for (; opened < count && opened < 4096; opened++) {
+        files[opened] = fopen("/dev/null", "r");
+        if (!files[opened]) {
+            why = strerror(errno);
+            break;
+        }
+    }
+    for (int64_t i = 0; i < opened; i++)
+        fclose(files[i]);
+    if (why)
+        kpool_fail("cannot open file %lld: %s", (long long)opened + 1, why);
+    return opened;
+}
+
+/* The worker's core file limit, to see that core_dumps = false sets it to 0. */
+static int64_t core_limit(int64_t x)
+{
+    (void)x;
+    struct rlimit rl;
+    getrlimit(RLIMIT_CORE, &rl);
+    return rl.rlim_cur == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_cur;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Zombie children of this worker's coordinator. */
+static int parent_zombies(void)
+{
+    char path[64], buf[4096];
+    pid_t parent = getppid();
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)parent, (int)parent);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int zombies = 0, child;
+    while (fscanf(f, "%d", &child) == 1) {
+        snprintf(path, sizeof path, "/proc/%d/stat", child);
+        FILE *st = fopen(path, "r");
+        if (!st)
+            continue;
+        /* "pid (comm) S ...": the state follows the last ')'. */
+        size_t n = fread(buf, 1, sizeof buf - 1, st);
+        buf[n] = '\0';
+        fclose(st);
+        char *close = strrchr(buf, ')');
+        zombies += close && close[1] == ' ' && close[2] == 'Z';
+    }
+    fclose(f);
+    return zombies;
+}
+
+/* Dies of SIGSEGV when x % 10 == 3; otherwise reports the worker's open
+ * descriptors (inherited from the coordinator) * 1000 + the coordinator's
+ * zombie children, so a run of many crashes shows whether either grows. */
+static int64_t census_or_crash(int64_t x)
+{
+    if (x % 10 == 3)
+        raise(SIGSEGV);
+    return (int64_t)count_entries("/proc/self/fd") * 1000 + parent_zombies();
+}
+
 /* An initializer that works once: the second worker to run it fails (the
  * marker file says a worker already started). */
 static void init_once(const char *marker)
@@ -170,6 +278,9 @@ KPOOL_PLUGIN(KPOOL_KERNEL_TYPED(crash_on_3, i64, i64), KPOOL_KERNEL_TYPED(abort_
              KPOOL_KERNEL_TYPED(worker_pid, i64, i64),
              KPOOL_KERNEL_TYPED(worker_pid_slow, i64, i64), KPOOL_KERNEL_TYPED(set_base, void, i64),
              KPOOL_KERNEL_TYPED(add_base, i64, i64), KPOOL_KERNEL_TYPED(init_fails, void, void),
+             KPOOL_KERNEL_TYPED(allocate_mib, i64, i64), KPOOL_KERNEL_TYPED(burn_cpu, f64, f64),
+             KPOOL_KERNEL_TYPED(open_many, i64, i64), KPOOL_KERNEL_TYPED(core_limit, i64, i64),
+             KPOOL_KERNEL_TYPED(census_or_crash, i64, i64),
              KPOOL_KERNEL_TYPED(init_once, void, str), KPOOL_KERNEL_TYPED(f64_half, f64, f64),
              KPOOL_KERNEL_TYPED(f32_third, f32, f32), KPOOL_KERNEL_TYPED(is_even, bool, i64),
              KPOOL_KERNEL(i8_neg, "i8 (i8 x)"), KPOOL_KERNEL_TYPED(greet, str, str),
