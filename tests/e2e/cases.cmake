@@ -9,7 +9,8 @@ set(KPOOL_E2E_CASES
     crash_storm crash_brake bad_record bad_value literal_does_not_fit job_unknown_key job_bad_value job_missing_kernel
     job_missing_input set_override set_bad signature_mismatch signature_required
     wrong_abi not_a_plugin no_such_kernel check_command inspect_command info_command
-    help_version usage_errors sigint resume_not_built)
+    help_version usage_errors sigint sigint_twice sigterm kill9_coordinator
+    resume_not_built)
 foreach(case ${KPOOL_E2E_CASES})
   add_test(NAME e2e.${case}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh ${case})

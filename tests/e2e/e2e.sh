@@ -743,6 +743,83 @@ EOF
   true
 }
 
+sleepy_job() { # a job of 400 tasks of 0.05 s each, 2 workers
+  for ((i = 0; i < 400; i++)); do echo 0.05; done >"$T/secs.csv"
+  job sleepy <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+workers = 2
+chunksize = 1
+EOF
+}
+
+# pids of the workers of coordinator $1
+workers_of() {
+  pgrep -P "$1" || true
+}
+
+case_sigint_twice() {
+  local j
+  j=$(sleepy_job)
+  "$KPOOL" run "$j" -o "$T/out.csv" 2>"$T/stderr" &
+  local pid=$!
+  sleep 0.5
+  kill -INT $pid
+  kill -INT $pid
+  wait $pid
+  status=$?
+  err="$T/stderr"
+  expect_status 130
+  [ -z "$(workers_of $pid)" ] || fail "workers outlived kpool"
+}
+
+case_sigterm() {
+  local j
+  j=$(sleepy_job)
+  "$KPOOL" run "$j" -o "$T/out.csv" 2>"$T/stderr" &
+  local pid=$!
+  sleep 0.5
+  kill -TERM $pid
+  wait $pid
+  status=$?
+  err="$T/stderr"
+  expect_status 143
+  expect_err "interrupted by SIGTERM"
+  [ "$(wc -l <"$T/out.csv")" -eq 400 ] || fail "not one line per task after SIGTERM"
+}
+
+case_kill9_coordinator() {
+  # Workers never outlive the coordinator, even when it cannot clean up.
+  local j
+  j=$(sleepy_job)
+  "$KPOOL" run "$j" -o "$T/out.csv" 2>"$T/stderr" &
+  local pid=$!
+  sleep 0.5
+  local workers
+  workers=$(workers_of $pid)
+  [ -n "$workers" ] || fail "no workers seen"
+  kill -KILL $pid
+  wait $pid 2>/dev/null
+  local w left=""
+  for ((i = 0; i < 50; i++)); do
+    left=""
+    for w in $workers; do
+      # a zombie is dead, only not yet reaped by its new parent
+      [ -r "/proc/$w/stat" ] && ! awk '{exit !($3 == "Z")}' "/proc/$w/stat" 2>/dev/null &&
+        left="$left $w"
+    done
+    [ -z "$left" ] && break
+    sleep 0.1
+  done
+  [ -z "$left" ] || fail "workers$left outlived a kill -9 of the coordinator"
+}
+
 case_resume_not_built() {
   kp run "$SRC/config/seed.ini" --resume
   expect_status 2
