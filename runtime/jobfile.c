@@ -174,6 +174,8 @@ static const char *expected_value(const kp_job_key *k)
         return "true or false";
     case KP_KEY_RANGE:
         return "start:stop[:step], e.g. 0:1000";
+    case KP_KEY_HALT:
+        return "continue, stop, soon,fail=N, soon,fail=P%, now,fail=N or now,fail=P%";
     }
     return "a value";
 }
@@ -396,6 +398,61 @@ static int parse_range(const char *text, kp_job_value *v, char *msg, size_t n)
     return 0;
 }
 
+/* on_error, after GNU Parallel's --halt: continue | stop | soon,fail=N |
+ * soon,fail=P% | now,fail=N | now,fail=P%. */
+static int parse_halt(const char *text, kp_job_value *v, char *msg, size_t n)
+{
+    if (strcasecmp(text, "continue") == 0) {
+        v->num = 0;
+        return 0;
+    }
+    if (strcasecmp(text, "stop") == 0) {
+        v->num = 1;
+        v->start = 1;
+        return 0;
+    }
+    const char *rest;
+    if (strncasecmp(text, "soon,fail=", 10) == 0)
+        v->num = 1, rest = text + 10;
+    else if (strncasecmp(text, "now,fail=", 9) == 0)
+        v->num = 2, rest = text + 9;
+    else {
+        snprintf(msg, n,
+                 "not a halt rule: '%s' (expected continue, stop, soon,fail=N, soon,fail=P%%, "
+                 "now,fail=N or now,fail=P%%)%s",
+                 text, comment_hint(text));
+        return KPOOL_EJOB;
+    }
+    size_t len = strlen(rest);
+    bool percent = len > 0 && rest[len - 1] == '%';
+    char number[64];
+    if (len - percent == 0 || len - percent >= sizeof number) {
+        snprintf(msg, n, "'%s': fail= needs a number of tasks or a percentage", text);
+        return KPOOL_EJOB;
+    }
+    memcpy(number, rest, len - percent);
+    number[len - percent] = '\0';
+    if (percent) {
+        char *end;
+        errno = 0;
+        double pct = strtod(number, &end);
+        if (*end || errno || !isdigit((unsigned char)number[0]) || !(pct > 0) || pct > 100) {
+            snprintf(msg, n, "'%s': the percentage must be above 0 and at most 100", text);
+            return KPOOL_EJOB;
+        }
+        v->seconds = pct;
+        v->start = 0;
+        return 0;
+    }
+    if (!all_digits(number) || strlen(number) > 18 || atoll(number) < 1) {
+        snprintf(msg, n, "'%s': fail= needs a whole number of tasks >= 1, or a percentage", text);
+        return KPOOL_EJOB;
+    }
+    v->start = atoll(number);
+    v->seconds = 0;
+    return 0;
+}
+
 static bool quoted(const char *text)
 {
     size_t len = strlen(text);
@@ -468,6 +525,9 @@ static int assign(kp_jobfile *jf, kp_job_key_id id, const char *text, int line, 
             break;
         case KP_KEY_RANGE:
             rc = parse_range(text, &v, msg, n);
+            break;
+        case KP_KEY_HALT:
+            rc = parse_halt(text, &v, msg, n);
             break;
         }
         if (rc)
@@ -1095,6 +1155,9 @@ static const char *value_sentence(kp_key_type type)
         return " Value: `true` or `false` (also `yes`/`no`, `on`/`off`, `1`/`0`).";
     case KP_KEY_RANGE:
         return " Value: `start:stop[:step]`, step not 0.";
+    case KP_KEY_HALT:
+        return " Value: `continue`, `stop`, `soon,fail=N`, `soon,fail=P%`, `now,fail=N` or "
+               "`now,fail=P%`.";
     default:
         return "";
     }

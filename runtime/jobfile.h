@@ -24,6 +24,7 @@ typedef enum kp_key_type {
     KP_KEY_SECONDS,    /* a number of seconds >= 0 (fractions allowed) */
     KP_KEY_BOOL,       /* true/false, yes/no, on/off, 1/0 */
     KP_KEY_RANGE,      /* start:stop[:step] integers, step != 0 */
+    KP_KEY_HALT,       /* continue | stop | soon,fail=N | soon,fail=P% | now,fail=N | now,fail=P% */
 } kp_key_type;
 
 /* X(section, key, type, choices, default, doc)
@@ -62,8 +63,11 @@ typedef enum kp_key_type {
       "Seconds a task may run before its worker is killed and the task fails; 0 = no limit.")      \
     X(pool, retries, KP_KEY_COUNT, "", "0",                                                        \
       "Extra attempts for a task whose worker crashed or timed out.")                              \
-    X(pool, on_error, KP_KEY_ENUM, "continue|stop", "continue",                                    \
-      "After a failed task: continue, or stop (start no new task, finish the running ones).")      \
+    X(pool, on_error, KP_KEY_HALT, "", "continue",                                                 \
+      "When failures stop the run (GNU Parallel's --halt): continue; stop (= soon,fail=1); "       \
+      "soon,fail=N or soon,fail=P% (start no new task once N tasks, or P% of the tasks finished "  \
+      "so far and at least 10, have failed; finish the running ones); now,fail=N or "              \
+      "now,fail=P% (stop the running ones too).")                                                  \
     X(pool, initializer, KP_KEY_STRING, "", "",                                                    \
       "A kernel of the same plugin run once in each worker before its first task.")                \
     X(pool, initargs, KP_KEY_STRING, "", "", "The initializer's argument tuple (literals only).")  \
@@ -95,9 +99,10 @@ typedef struct kp_job_value {
     bool set;                  /* given in the file or by --set (false = default) */
     int line;                  /* file line where it was set; 0 for defaults and --set */
     char *text;                /* the value as given, or the default; resolved for paths */
-    int64_t num;               /* COUNT/AUTO_COUNT (auto = 0), BOOL (0/1), ENUM (choice index) */
-    double seconds;            /* SECONDS */
-    int64_t start, stop, step; /* RANGE */
+    int64_t num;               /* COUNT/AUTO_COUNT (auto = 0), BOOL (0/1), ENUM (choice index),
+                                  HALT (0 continue, 1 soon, 2 now) */
+    double seconds;            /* SECONDS; HALT: the percentage (0 when a count) */
+    int64_t start, stop, step; /* RANGE; HALT: start = the failure count (0 when a %) */
 } kp_job_value;
 
 typedef enum kp_job_key_id {

@@ -26,7 +26,7 @@
 #define KP_TERM_GRACE_NS    1000000000LL
 #define KP_BETWEEN_TASKS_NS 5000000LL
 
-enum term_reason { TERM_NONE, TERM_TIMEOUT, TERM_INTERRUPT };
+enum term_reason { TERM_NONE, TERM_TIMEOUT, TERM_INTERRUPT, TERM_HALT };
 
 typedef struct worker {
     pid_t pid; /* 0: the slot is empty */
@@ -230,6 +230,27 @@ static int grow_ring(pool *p, uint64_t index)
     return 0;
 }
 
+static void terminate_worker(pool *p, int i, enum term_reason why);
+
+/* on_error's rule: have enough tasks failed to stop the run? */
+static bool halt_reached(const pool *p)
+{
+    const kp_pool_config *c = p->cfg;
+    size_t failed = p->stats->failed, done = p->stats->ok + failed;
+    if (c->stop_percent > 0)
+        return done >= 10 && (double)failed * 100.0 >= c->stop_percent * (double)done;
+    return failed >= (c->stop_failures ? c->stop_failures : 1);
+}
+
+/* Stops the run for on_error: no new task; with `now`, running ones too. */
+static void halt(pool *p)
+{
+    stop_run(p);
+    if (p->cfg->stop_now)
+        for (int i = 0; i < p->nw; i++)
+            terminate_worker(p, i, TERM_HALT);
+}
+
 /* Records a task's final outcome (copying its texts) and emits what can go. */
 static void finish(pool *p, const kp_outcome *o)
 {
@@ -251,8 +272,8 @@ static void finish(pool *p, const kp_outcome *o)
         p->stats->failed++;
         if (p->sink->failure)
             p->sink->failure(o, 1 + p->cfg->retries, p->sink->user);
-        if (p->cfg->stop_on_error)
-            stop_run(p);
+        if (p->cfg->stop_on_error && !p->stopping && halt_reached(p))
+            halt(p);
         break;
     }
     if (p->cfg->completion_order) {

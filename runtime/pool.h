@@ -24,7 +24,10 @@ typedef struct kp_pool_config {
     size_t max_tasks_per_worker;  /* replace a worker after this many tasks; 0 = never */
     double task_timeout;          /* seconds; 0 = none */
     int retries;                  /* extra attempts after a crash or timeout */
-    bool stop_on_error;           /* on_error = stop */
+    bool stop_on_error;           /* failures stop the run (on_error other than continue): */
+    bool stop_now;                /*   also stop the running tasks (now,fail=...) */
+    uint64_t stop_failures;       /*   after this many failures (0 = 1, unless stop_percent) */
+    double stop_percent;          /*   or once this % of the finished tasks (>= 10) failed */
     bool completion_order;        /* emit as tasks finish, not in input order */
     const kp_kernel *initializer; /* run once in each worker before its tasks; may be NULL */
     const kp_template *initargs;

@@ -141,6 +141,10 @@ static void send_outcome(const kp_outcome *o)
     uint32_t slen = o->kind == KP_TASK_OK ? capped_len(o->str, UINT32_MAX / 2) : 0;
     tag |= (uint64_t)(o->kind | KP_WIRE_EXT) << KP_WIRE_KIND_SHIFT;
     send_record(tag, value, o->message, mlen, o->str, slen);
+    /* A failure goes out at once: it is reported as it happens, and it may
+     * stop the run (on_error). */
+    if (o->kind != KP_TASK_OK)
+        flush_batch();
 }
 
 /* SIGTERM from the coordinator (interrupt or timeout): send what is done, go. */

@@ -269,6 +269,58 @@ case_on_error_stop() {
   expect_err "not run"
 }
 
+case_on_error_soon_count() {
+  local j
+  j=$(tk fail_if_negative -100000:10 "[pool]" "on_error = soon,fail=3" "workers = 1" \
+    "[output]" "format = jsonl" "errors = errors.jsonl")
+  kp run "$j"
+  expect_status 1
+  [ "$(grep -c '"failed"' "$out")" -ge 3 ] || fail "fewer than 3 failures before stopping"
+  grep -q '"not-run"' "$out" || fail "soon,fail=3 did not stop the run"
+  [ "$(wc -l <"$out")" -eq 100010 ] || fail "not one line per task"
+}
+
+case_on_error_soon_percent() {
+  # 5 failures in 100 tasks stay under 50%: the run goes on to the end.
+  local j
+  j=$(tk fail_if_negative -5:95 "[pool]" "on_error = soon,fail=50%")
+  kp run "$j"
+  expect_status 1
+  expect_err "95 ok, 5 failed"
+  # Nearly all failing: it stops.
+  j=$(tk fail_if_negative -100000:10 "[pool]" "on_error = soon,fail=50%" "workers = 1" \
+    "[output]" "format = jsonl" "errors = errors.jsonl")
+  kp run "$j"
+  expect_status 1
+  grep -q '"not-run"' "$out" || fail "soon,fail=50% did not stop a run of failures"
+}
+
+case_on_error_now() {
+  # now,fail=1: the first failure also stops the running 30 s tasks.
+  local j
+  j=$(job halt_now <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+workers = 2
+chunksize = 1
+on_error = now,fail=1
+[output]
+format = jsonl
+EOF
+)
+  printf '30\nabc\n30\n30\n' >"$T/secs.csv"
+  kp run "$j"
+  expect_status 1
+  expect_err "task 1 bad-input"
+  [ "$(grep -c '"not-run"' "$out")" -eq 3 ] || fail "the running and queued tasks are not not-run: $(cat "$out")"
+}
+
 case_timeout() {
   local j
   j=$(job sleepy <<EOF

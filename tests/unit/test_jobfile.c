@@ -133,6 +133,38 @@ static void assert_loads(kp_jobfile *jf, const char *text)
 
 /* ---- The table and the defaults ---------------------------------------- */
 
+static void test_load_halt_rules(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int64_t mode, count;
+        double percent;
+    } cases[] = {
+        {"continue", 0, 0, 0},         {"stop", 1, 1, 0},         {"soon,fail=5", 1, 5, 0},
+        {"now,fail=1", 2, 1, 0},       {"soon,fail=5%", 1, 0, 5}, {"now,fail=12.5%", 2, 0, 12.5},
+        {"SOON,FAIL=100%", 1, 0, 100},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kp_jobfile jf;
+        kp_err err;
+        char text[128];
+        snprintf(text, sizeof text, "[pool]\non_error = %s\n", cases[i].text);
+        assert_loads(&jf, text);
+        assert_int_equal(jf.v[KP_KEY_pool_on_error].num, cases[i].mode);
+        if (cases[i].mode) {
+            assert_int_equal(jf.v[KP_KEY_pool_on_error].start, cases[i].count);
+            assert_true(jf.v[KP_KEY_pool_on_error].seconds == cases[i].percent);
+        }
+        kp_jobfile_free(&jf);
+        assert_int_equal(kp_jobfile_init(&jf, &err), 0);
+        snprintf(text, sizeof text, "pool.on_error=%s", cases[i].text);
+        assert_int_equal(kp_jobfile_set(&jf, text, &err), 0);
+        assert_int_equal(jf.v[KP_KEY_pool_on_error].num, cases[i].mode);
+        kp_jobfile_free(&jf);
+    }
+}
+
 static void test_table_matches_the_enum(void **state)
 {
     (void)state;
@@ -797,7 +829,21 @@ static void test_load_bad_values(void **state)
          "[pool] task_timeout: too large: '1e999' (at most 1000000000 seconds)"},
         {"pool", "task_timeout = 2e9",
          "[pool] task_timeout: too large: '2e9' (at most 1000000000 seconds)"},
-        {"pool", "on_error = halt", "[pool] on_error: not one of continue|stop: 'halt'"},
+        {"pool", "on_error = halt",
+         "[pool] on_error: not a halt rule: 'halt' (expected continue, stop, soon,fail=N, "
+         "soon,fail=P%, now,fail=N or now,fail=P%)"},
+        {"pool", "on_error = soon,fail=",
+         "[pool] on_error: 'soon,fail=': fail= needs a number of tasks or a percentage"},
+        {"pool", "on_error = now,fail=0",
+         "[pool] on_error: 'now,fail=0': fail= needs a whole number of tasks >= 1, or a "
+         "percentage"},
+        {"pool", "on_error = soon,fail=2.5",
+         "[pool] on_error: 'soon,fail=2.5': fail= needs a whole number of tasks >= 1, or a "
+         "percentage"},
+        {"pool", "on_error = soon,fail=0%",
+         "[pool] on_error: 'soon,fail=0%': the percentage must be above 0 and at most 100"},
+        {"pool", "on_error = soon,fail=101%",
+         "[pool] on_error: 'soon,fail=101%': the percentage must be above 0 and at most 100"},
         {"pool", "backend = mpii",
          "[pool] backend: not one of local|mpi: 'mpii' (did you mean mpi?)"},
         {"input", "header = maybe",
@@ -1212,6 +1258,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_matches_the_enum),
+        cmocka_unit_test(test_load_halt_rules),
         cmocka_unit_test(test_init_every_key_has_its_default),
         cmocka_unit_test(test_free_twice_is_harmless),
         cmocka_unit_test(test_load_spec_example),
