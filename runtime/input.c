@@ -10,6 +10,7 @@
  */
 #include "input.h"
 #include "input_impl.h"
+#include "journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -441,4 +442,15 @@ void kp_input_close(kp_input *in)
         kp_text_index_free(&in->u.text.index);
     free(in->name);
     free(in);
+}
+
+uint64_t kp_input_fingerprint(const kp_input *in)
+{
+    uint64_t h = kp_hash(KP_HASH_INIT, &in->format, sizeof in->format);
+    h = kp_hash(h, &in->count, sizeof in->count);
+    if (in->format == KP_IN_RANGE)
+        return kp_hash(h, &in->u.range, sizeof in->u.range);
+    if (in->map)
+        h = kp_hash_bulk(h, in->map, in->size);
+    return h;
 }

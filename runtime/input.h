@@ -75,6 +75,10 @@ int kp_input_record(const kp_input *in, size_t index, kp_arena *arena, kp_value 
 /* A one-line description for `kpool check`: "seed.npy: npy v1.0, 200000 rows x 5 <i8". */
 void kp_input_describe(const kp_input *in, char *buf, size_t n);
 
+/* A hash of the records' source: the bytes of the file (or of standard
+ * input as it was read), or the range. Resume compares it. */
+uint64_t kp_input_fingerprint(const kp_input *in);
+
 /* Unmaps and frees. Accepts NULL. */
 void kp_input_close(kp_input *in);
 

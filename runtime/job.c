@@ -5,11 +5,13 @@
  * is a job error (exit 2) and nothing has run. Only then does the pool start. */
 #include "input.h"
 #include "jobfile.h"
+#include "journal.h"
 #include "output.h"
 #include "plugin.h"
 #include "pool.h"
 #include "template.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -242,20 +244,138 @@ int kpool_job_check(kpool_job_t *job, FILE *describe)
 typedef struct sink_state {
     kp_output *out;
     kp_errlog *log;
+    kp_journal *journal; /* NULL when results go to stdout */
+    const size_t *map;   /* a resumed run: pool task -> job task; NULL = same */
+    kp_outcome *done;    /* a resumed run: the tasks its journal recorded, by index */
+    size_t ndone, next_done;
+    bool completion;
 } sink_state;
+
+/* Input order: writes the recorded tasks that come before `index`. */
+static int write_done_before(sink_state *s, size_t index, kp_err *err)
+{
+    while (s->next_done < s->ndone && s->done[s->next_done].index < index) {
+        int rc = kp_output_write(s->out, &s->done[s->next_done++], err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
 
 static int sink_emit(const kp_outcome *o, void *user, kp_err *err)
 {
     sink_state *s = user;
-    return kp_output_write(s->out, o, err);
+    kp_outcome t = *o;
+    if (s->map)
+        t.index = s->map[o->index];
+    int rc = s->completion ? 0 : write_done_before(s, t.index, err);
+    /* Journal first: a result is in the output only if it is recorded. */
+    if (rc == 0 && s->journal && t.kind != KP_TASK_NOT_RUN)
+        rc = kp_journal_append(s->journal, &t, err);
+    if (rc == 0)
+        rc = kp_output_write(s->out, &t, err);
+    return rc;
+}
+
+static int sink_flush(void *user, kp_err *err)
+{
+    return kp_journal_flush(((sink_state *)user)->journal, err);
 }
 
 static void sink_failure(const kp_outcome *o, int max_attempts, void *user)
 {
     sink_state *s = user;
+    kp_outcome t = *o;
+    if (s->map)
+        t.index = s->map[o->index];
     kp_err err;
-    if (kp_errlog_write(s->log, o, max_attempts, &err) < 0)
+    if (kp_errlog_write(s->log, &t, max_attempts, &err) < 0)
         fprintf(stderr, "kpool: %s\n", err.msg);
+}
+
+/* The keys whose values decide the results: a resumed run must have the
+ * same ones (workers, chunk sizes and output paths may change). */
+static const kp_job_key_id result_keys[] = {
+    KP_KEY_job_kernel,    KP_KEY_job_mode,      KP_KEY_job_args,     KP_KEY_job_signature,
+    KP_KEY_input_format,  KP_KEY_input_range,   KP_KEY_input_header, KP_KEY_pool_initializer,
+    KP_KEY_pool_initargs, KP_KEY_output_format, KP_KEY_output_order, KP_KEY_output_index,
+    KP_KEY_pool_retries,
+};
+
+static int fingerprint(kpool_job_t *job, kp_fingerprint *fp)
+{
+    memset(fp, 0, sizeof *fp);
+    fp->job = KP_HASH_INIT;
+    for (size_t i = 0; i < sizeof result_keys / sizeof result_keys[0]; i++) {
+        const char *text = job->jf.v[result_keys[i]].text;
+        fp->job = kp_hash(fp->job, text ? text : "", text ? strlen(text) + 1 : 1);
+    }
+    /* The plugin by its bytes: the file the kernel was found in. */
+    Dl_info info;
+    void *sym;
+    memcpy(&sym, &job->kernel.fn, sizeof sym);
+    const char *plugin = V(job, job, plugin)->text;
+    if (dladdr(sym, &info) && info.dli_fname && info.dli_fname[0])
+        plugin = info.dli_fname;
+    int rc = kp_hash_file(plugin, &fp->plugin, &job->err);
+    if (rc < 0)
+        return rc;
+    fp->input = job->input ? kp_input_fingerprint(job->input) : 0;
+    fp->total = job->total;
+    fp->type = (int)job->kernel.sig.ret;
+    return 0;
+}
+
+static char *journal_path(const kpool_job_t *job)
+{
+    const char *set = job->jf.v[KP_KEY_output_journal].text;
+    if (set && set[0])
+        return strdup(set);
+    const char *out = job->jf.v[KP_KEY_output_path].text;
+    char *path = malloc(strlen(out) + sizeof ".journal");
+    if (path)
+        sprintf(path, "%s.journal", out);
+    return path;
+}
+
+/* Opens the journal: a new one, or with `resume` the interrupted run's,
+ * whose recorded tasks go into s and whose left tasks into *left. */
+static int open_journal(kpool_job_t *job, bool resume, sink_state *s, size_t **left, size_t *nleft)
+{
+    *left = NULL;
+    *nleft = job->total;
+    bool to_file = strcmp(job->jf.v[KP_KEY_output_path].text, "-") != 0;
+    if (!to_file) {
+        if (resume)
+            return kp_err_set(&job->err, KPOOL_EJOB,
+                              "--resume needs the results in a file: set [output] path or "
+                              "give -o FILE");
+        return 0;
+    }
+    kp_fingerprint fp;
+    int rc = fingerprint(job, &fp);
+    char *path = journal_path(job);
+    if (rc == 0 && !path)
+        rc = kp_err_set(&job->err, KPOOL_ENOMEM, "out of memory");
+    if (rc == 0 && !resume)
+        rc = kp_journal_create(&s->journal, path, &fp, &job->err);
+    if (rc == 0 && resume)
+        rc = kp_journal_resume(&s->journal, path, &fp, &s->done, &s->ndone, &job->err);
+    free(path);
+    if (rc < 0 || !resume)
+        return rc;
+    *nleft = job->total - s->ndone;
+    *left = malloc((*nleft ? *nleft : 1) * sizeof **left);
+    if (!*left)
+        return kp_err_set(&job->err, KPOOL_ENOMEM, "out of memory");
+    size_t k = 0, d = 0;
+    for (size_t i = 0; i < job->total; i++) {
+        if (d < s->ndone && s->done[d].index == i)
+            d++;
+        else
+            (*left)[k++] = i;
+    }
+    return 0;
 }
 
 static void summary(const kpool_job_t *job, int workers, double seconds)
@@ -278,11 +398,12 @@ static void summary(const kpool_job_t *job, int workers, double seconds)
     fprintf(stderr, "%s\n", line);
 }
 
-int kpool_job_run(kpool_job_t *job, int quiet)
+int kpool_job_run(kpool_job_t *job, int flags)
 {
     int rc = prepare(job);
     if (rc < 0)
         return rc;
+    bool quiet = flags & KPOOL_RUN_QUIET, resume = flags & KPOOL_RUN_RESUME;
     int workers = workers_of(job);
     int64_t index_mode = job->jf.v[KP_KEY_output_index].num; /* auto|true|false */
     kp_output_config ocfg = {
@@ -293,12 +414,23 @@ int kpool_job_run(kpool_job_t *job, int quiet)
         .type = job->kernel.sig.ret,
         .total = job->total,
     };
-    sink_state s = {0};
+    sink_state s = {.completion = completion_order(job)};
+    size_t *left = NULL, nleft = job->total;
+    if ((rc = open_journal(job, resume, &s, &left, &nleft)) < 0)
+        goto out;
     if ((rc = kp_output_open(&s.out, &ocfg, &job->err)) < 0)
-        return rc;
-    if ((rc = kp_errlog_open(&s.log, V(job, output, errors)->text, &job->err)) < 0) {
-        kp_output_close(s.out, NULL);
-        return rc;
+        goto out;
+    if ((rc = kp_errlog_open(&s.log, V(job, output, errors)->text, &job->err)) < 0)
+        goto out;
+    if (resume && !quiet)
+        fprintf(stderr, "kpool: resuming: %zu of %zu tasks are recorded; running the other %zu\n",
+                s.ndone, job->total, nleft);
+    if (resume && s.completion) {
+        /* Completion order: what finished before comes first. */
+        for (; s.next_done < s.ndone && rc == 0; s.next_done++)
+            rc = kp_output_write(s.out, &s.done[s.next_done], &job->err);
+        if (rc < 0)
+            goto out;
     }
 
     job->ran = true;
@@ -320,26 +452,49 @@ int kpool_job_run(kpool_job_t *job, int quiet)
         .open_files = (uint64_t)job->jf.v[KP_KEY_pool_open_files].num,
         .core_dumps = job->jf.v[KP_KEY_pool_core_dumps].num != 0,
     };
-    kp_pool_sink sink = {.emit = sink_emit, .failure = sink_failure, .user = &s};
+    s.map = left;
+    job->ctx.index_map = left;
+    kp_pool_sink sink = {
+        .emit = sink_emit, .failure = sink_failure, .flush = sink_flush, .user = &s};
 
     int64_t t0 = kp_now_ns();
     kp_err perr;
     kp_err_clear(&perr);
-    rc = kp_pool_run(&pcfg, &job->ctx, job->total, &sink, &job->stats, &perr);
+    rc = kp_pool_run(&pcfg, &job->ctx, nleft, &sink, &job->stats, &perr);
     double seconds = (double)(kp_now_ns() - t0) / 1e9;
+    job->ctx.index_map = NULL;
     if (perr.code)
         job->err = perr;
+    kp_err werr;
+    kp_err_clear(&werr);
+    /* The recorded tasks after the last new one (input order). */
+    if (!s.completion && (rc == 0 || rc == KPOOL_EFAILED || rc == KPOOL_EINTR) &&
+        write_done_before(&s, SIZE_MAX, &werr) < 0 && !perr.code) {
+        job->err = werr;
+        rc = werr.code;
+    }
 
+    /* Every task has its outcome recorded: there is nothing left to resume. */
+    bool complete = (rc == 0 || rc == KPOOL_EFAILED) && !perr.code && !job->stats.not_run;
     kp_err cerr;
     kp_err_clear(&cerr);
     int crc = kp_output_close(s.out, &cerr);
-    kp_errlog_close(s.log, NULL);
+    s.out = NULL;
+    if (crc == 0)
+        crc = kp_journal_close(s.journal, complete, &cerr);
+    s.journal = NULL;
     if (crc < 0 && !perr.code && (rc == 0 || rc == KPOOL_EFAILED)) {
         job->err = cerr;
         rc = crc;
     }
     if (!quiet && (!perr.code || job->stats.interrupted_by))
         summary(job, job->stats.workers, seconds);
+out:
+    kp_output_close(s.out, NULL);
+    kp_errlog_close(s.log, NULL);
+    kp_journal_close(s.journal, false, NULL);
+    kp_journal_free_outcomes(s.done, s.ndone);
+    free(left);
     return rc;
 }
 

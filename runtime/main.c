@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: kpool run JOB.ini [-j N] [-o PATH] [--set SECTION.KEY=VALUE]... [--quiet]\n"
+    "usage: kpool run JOB.ini [-j N] [-o PATH] [--set SECTION.KEY=VALUE]... [--resume] [--quiet]\n"
     "       kpool check JOB.ini [-j N] [-o PATH] [--set SECTION.KEY=VALUE]...\n"
     "       kpool inspect PLUGIN.so\n"
     "       kpool info\n"
@@ -30,6 +30,8 @@ static const char help_text[] =
     "  -o PATH                     same as --set output.path=PATH\n"
     "  --set SECTION.KEY=VALUE     override one job-file key (repeatable);\n"
     "                              paths are relative to the current directory\n"
+    "  --resume                    run: after an interruption (Ctrl-C, kill -9), run only\n"
+    "                              the tasks the journal (OUTPUT.journal) lacks\n"
     "  --quiet                     no summary line on stderr\n"
     "\n"
     "Exit status: 0 every task succeeded; 1 some tasks failed (the others' results\n"
@@ -70,7 +72,7 @@ static int cmd_inspect(int argc, char **argv)
 static int cmd_job(int argc, char **argv, int run)
 {
     const char *path = NULL;
-    int quiet = 0;
+    int quiet = 0, resume = 0;
     /* Overrides are applied after the file is read, in the order given. */
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     char **owned = calloc((size_t)argc + 1, sizeof *owned);
@@ -107,9 +109,7 @@ static int cmd_job(int argc, char **argv, int run)
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = 1;
         } else if (strcmp(a, "--resume") == 0) {
-            fprintf(stderr, "kpool: --resume is not built yet: this kpool keeps no journal of "
-                            "finished tasks, so it cannot tell what is left to run\n");
-            goto out;
+            resume = 1;
         } else if (strcmp(a, "--progress") == 0) {
             fprintf(stderr, "kpool: --progress is not built yet: this kpool prints one summary "
                             "line when the run ends\n");
@@ -132,7 +132,9 @@ static int cmd_job(int argc, char **argv, int run)
     for (int i = 0; rc == 0 && i < nsets; i++)
         rc = kpool_job_set(job, sets[i]);
     if (rc == 0)
-        rc = run ? kpool_job_run(job, quiet) : kpool_job_check(job, stdout);
+        rc = run ? kpool_job_run(job,
+                                 (quiet ? KPOOL_RUN_QUIET : 0) | (resume ? KPOOL_RUN_RESUME : 0))
+                 : kpool_job_check(job, stdout);
     if (rc < 0 && !job)
         fprintf(stderr, "kpool: %s\n", kpool_strerror(rc));
     else if (rc < 0 && kpool_job_error(job)[0])

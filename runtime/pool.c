@@ -914,6 +914,11 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
             if (!read_results(p, i))
                 reap(p, i);
         }
+        if (p->sink->flush && !p->rc) {
+            int frc = p->sink->flush(p->sink->user, p->err);
+            if (frc < 0)
+                fail_run(p, frc);
+        }
     }
     free(fds);
     free(who);

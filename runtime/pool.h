@@ -49,6 +49,9 @@ typedef struct kp_pool_sink {
     int (*emit)(const kp_outcome *o, void *user, kp_err *err);
     /* A failure as soon as it is final (after its last attempt). */
     void (*failure)(const kp_outcome *o, int max_attempts, void *user);
+    /* Called after each batch of outcomes (may be NULL): the moment to make
+     * what was emitted durable. A negative return stops the run. */
+    int (*flush)(void *user, kp_err *err);
     void *user;
 } kp_pool_sink;
 

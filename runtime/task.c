@@ -143,7 +143,8 @@ void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
     kp_value record;
     int rc = 0;
     if (ctx->input)
-        rc = kp_input_record(ctx->input, index, &ctx->arena, &record, &err);
+        rc = kp_input_record(ctx->input, ctx->index_map ? ctx->index_map[index] : index,
+                             &ctx->arena, &record, &err);
     kp_result result;
     if (rc == 0)
         rc = ctx->direct ? call_direct(ctx, ctx->input ? &record : NULL, &result, &err)

@@ -24,7 +24,8 @@ typedef struct kp_task_ctx {
     const kp_input *input;   /* NULL for apply: the task has no record */
     const kp_template *args; /* record -> argument tuple */
     const kp_kernel *kernel;
-    kp_arena arena; /* reset before each task */
+    const size_t *index_map; /* task -> input record (a resumed run's left tasks); NULL = same */
+    kp_arena arena;          /* reset before each task */
     char message[KP_ERR_MAX];
     /* Set by kp_task_prepare: */
     bool direct; /* each template item is one argument: no tuple is built */

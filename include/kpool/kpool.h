@@ -94,11 +94,18 @@ KPOOL_EXTERN int kpool_job_set(kpool_job_t *job, const char *assignment);
  * run to it. */
 KPOOL_EXTERN int kpool_job_check(kpool_job_t *job, FILE *describe);
 
+/* Flags of kpool_job_run. */
+#define KPOOL_RUN_QUIET  1 /* no summary line on stderr */
+#define KPOOL_RUN_RESUME 2 /* run only the tasks the journal of an interrupted run lacks */
+
 /* Runs the job to completion. Returns 0 when every task succeeded,
  * KPOOL_EFAILED when some failed (the others' results are written), another
- * negative code when nothing could run (see kpool_job_error). `quiet`
- * suppresses the summary line on stderr. */
-KPOOL_EXTERN int kpool_job_run(kpool_job_t *job, int quiet);
+ * negative code when nothing could run (see kpool_job_error). When results
+ * go to a file, a journal of finished tasks is kept beside it (removed when
+ * every task has its outcome); with KPOOL_RUN_RESUME the run continues an
+ * interrupted one from its journal, refusing when the job, plugin or input
+ * changed, and writes the whole output again. */
+KPOOL_EXTERN int kpool_job_run(kpool_job_t *job, int flags);
 
 /* Maps a return code of kpool_job_* to the exit status `kpool` uses (SPEC
  * section 9): 0 success, 1 some tasks failed, 2 the job could not start

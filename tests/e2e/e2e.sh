@@ -872,10 +872,91 @@ case_kill9_coordinator() {
   [ -z "$left" ] || fail "workers$left outlived a kill -9 of the coordinator"
 }
 
-case_resume_not_built() {
-  kp run "$SRC/config/seed.ini" --resume
+resume_job() { # 200 tasks of 10-90 ms, 2 workers, chunksize 1
+  for ((i = 0; i < 200; i++)); do echo "0.0$((i % 9 + 1))"; done >"$T/secs.csv"
+  job resumable <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+workers = 2
+chunksize = 1
+EOF
+}
+
+# interrupt SIGNAL JOB OUT [ARGS...]: starts a run, sends SIGNAL after 1 s.
+interrupt() {
+  local sig=$1 j=$2 o=$3
+  shift 3
+  "$KPOOL" run "$j" -o "$o" "$@" 2>"$T/stderr.interrupted" &
+  local pid=$!
+  sleep 1
+  kill "-$sig" $pid
+  wait $pid 2>/dev/null
+  status=$?
+}
+
+case_resume_after_kill9() {
+  local j
+  j=$(resume_job)
+  kp run "$j" -o "$T/full.csv" --quiet
+  expect_status 0
+  [ ! -e "$T/full.csv.journal" ] || fail "a finished run left its journal"
+  interrupt KILL "$j" "$T/part.csv"
+  [ -s "$T/part.csv.journal" ] || fail "no journal after kill -9"
+  kp run "$j" -o "$T/part.csv" --resume
+  expect_status 0
+  expect_err "kpool: resuming:"
+  expect_same "$T/part.csv" "$T/full.csv"
+  [ ! -e "$T/part.csv.journal" ] || fail "the finished resumed run left its journal"
+  kp run "$j" -o "$T/part.csv" --resume
   expect_status 2
-  expect_err "--resume is not built yet"
+  expect_err "nothing to resume"
+}
+
+case_resume_after_sigint_npy() {
+  local j
+  j=$(resume_job)
+  kp run "$j" -o "$T/full.npy" --set output.format=npy --quiet
+  expect_status 0
+  interrupt INT "$j" "$T/part.npy" --set output.format=npy
+  [ "$status" -eq 130 ] || fail "SIGINT gave status $status"
+  kp run "$j" -o "$T/part.npy" --set output.format=npy --resume
+  expect_status 0
+  expect_same "$T/part.npy" "$T/full.npy"
+}
+
+case_resume_completion_order() {
+  local j
+  j=$(resume_job)
+  interrupt KILL "$j" "$T/part.csv" --set output.order=completion
+  kp run "$j" -o "$T/part.csv" --set output.order=completion --resume
+  expect_status 0
+  [ "$(cut -d, -f1 "$T/part.csv" | sort -n | uniq | wc -l)" -eq 200 ] ||
+    fail "not every task exactly once after resuming"
+  sort -t, -k1,1n "$T/part.csv" | cut -d, -f2 >"$T/sorted"
+  for ((i = 0; i < 200; i++)); do echo "0.0$((i % 9 + 1))"; done >"$T/expected"
+  expect_same "$T/sorted" "$T/expected"
+}
+
+case_resume_refused() {
+  local j
+  j=$(resume_job)
+  interrupt KILL "$j" "$T/part.csv"
+  kp run "$j" -o "$T/part.csv" --resume --set job.args=0.01
+  expect_status 2
+  expect_err "cannot resume: the job file's settings"
+  echo 0.01 >>"$T/secs.csv"
+  kp run "$j" -o "$T/part.csv" --resume
+  expect_status 2
+  expect_err "cannot resume: the input changed since the interrupted run"
+  kp run "$j" --resume
+  expect_status 2
+  expect_err "--resume needs the results in a file"
 }
 
 vg() {

@@ -1,0 +1,423 @@
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KP_JOURNAL_MAGIC "KPOOL-JOURNAL 1\n"
+#define KP_JOURNAL_BUF   (256 * 1024)
+
+struct kp_journal {
+    int fd;
+    char *path;
+    unsigned char *buf; /* a block: its header, then records */
+    size_t len;
+};
+
+/* On disk, after the header, the journal is a sequence of blocks, each
+ * written with one write(): a block header, then records. A block whose
+ * check does not match (a kill -9 in the middle of its write) ends the
+ * journal; its tasks run again. A record is a tag (the task index, its kind
+ * in the top byte, KP_REC_EXT when more follows) and the value; with
+ * KP_REC_EXT a record_ext and `len` bytes of message or string result. */
+typedef struct block {
+    uint32_t magic;
+    uint32_t size; /* bytes of records after this header */
+    uint64_t check;
+} block;
+
+typedef struct record_ext {
+    int32_t signal;
+    int32_t attempts;
+    uint32_t len;
+    uint32_t has_str;
+} record_ext;
+
+#define KP_BLOCK_MAGIC 0x424a504bu /* "KPJB" */
+#define KP_REC_EXT     0x80
+#define KP_REC_SHIFT   56
+#define KP_REC_INDEX   ((UINT64_C(1) << KP_REC_SHIFT) - 1)
+
+typedef struct header {
+    char magic[16];
+    kp_fingerprint fp;
+} header;
+
+uint64_t kp_hash(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+uint64_t kp_hash_bulk(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h ^= w;
+        h *= UINT64_C(1099511628211);
+    }
+    return kp_hash(h, p + i, n - i);
+}
+
+int kp_hash_file(const char *path, uint64_t *out, kp_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot read: %s", path, strerror(e));
+    }
+    uint64_t h = kp_hash(KP_HASH_INIT, &st.st_size, sizeof st.st_size);
+    if (st.st_size > 0) {
+        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return kp_err_set(err, KPOOL_EIO, "%s: cannot map: %s", path, strerror(e));
+        }
+        h = kp_hash_bulk(h, map, (size_t)st.st_size);
+        munmap(map, (size_t)st.st_size);
+    }
+    close(fd);
+    *out = h;
+    return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int flush(kp_journal *j, kp_err *err)
+{
+    if (j->len > sizeof(block)) {
+        block b = {KP_BLOCK_MAGIC, (uint32_t)(j->len - sizeof b), 0};
+        b.check = kp_hash_bulk(KP_HASH_INIT, j->buf + sizeof b, b.size);
+        memcpy(j->buf, &b, sizeof b);
+        if (write_all(j->fd, j->buf, j->len) < 0)
+            return kp_err_set(err, KPOOL_EIO, "%s: write failed: %s", j->path, strerror(errno));
+    }
+    j->len = sizeof(block);
+    return 0;
+}
+
+int kp_journal_flush(kp_journal *j, kp_err *err)
+{
+    return j ? flush(j, err) : 0;
+}
+
+static int journal_new(kp_journal **out, const char *path, int fd, kp_err *err)
+{
+    kp_journal *j = calloc(1, sizeof *j);
+    if (j) {
+        j->path = strdup(path);
+        j->buf = malloc(KP_JOURNAL_BUF);
+    }
+    if (!j || !j->path || !j->buf) {
+        if (j) {
+            free(j->path);
+            free(j->buf);
+        }
+        free(j);
+        close(fd);
+        return kp_err_set(err, KPOOL_ENOMEM, "%s: out of memory", path);
+    }
+    j->fd = fd;
+    j->len = sizeof(block);
+    *out = j;
+    return 0;
+}
+
+int kp_journal_create(kp_journal **out, const char *path, const kp_fingerprint *fp, kp_err *err)
+{
+    *out = NULL;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: %s", path,
+                          strerror(errno));
+    header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic);
+    h.fp = *fp;
+    if (write_all(fd, &h, sizeof h) < 0) {
+        int e = errno;
+        close(fd);
+        return kp_err_set(err, KPOOL_EIO, "%s: write failed: %s", path, strerror(e));
+    }
+    return journal_new(out, path, fd, err);
+}
+
+static int by_index(const void *a, const void *b)
+{
+    const kp_outcome *x = a, *y = b;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+void kp_journal_free_outcomes(kp_outcome *done, size_t n)
+{
+    for (size_t i = 0; done && i < n; i++) {
+        free((char *)done[i].message);
+        free((char *)done[i].str);
+    }
+    free(done);
+}
+
+/* Names the first part of the fingerprint that differs. */
+static const char *changed(const kp_fingerprint *a, const kp_fingerprint *b)
+{
+    if (a->plugin != b->plugin)
+        return "the plugin";
+    if (a->input != b->input)
+        return "the input";
+    if (a->job != b->job)
+        return "the job file's settings (kernel, mode, args, input or output format)";
+    if (a->total != b->total)
+        return "the number of tasks";
+    if (a->type != b->type)
+        return "the kernel's return type";
+    return NULL;
+}
+
+static int add_outcome(const char *path, kp_outcome **list, size_t *n, size_t *cap, kp_err *err)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        kp_outcome *more = realloc(*list, c * sizeof **list);
+        if (!more)
+            return kp_err_set(err, KPOOL_ENOMEM, "%s: out of memory reading it", path);
+        *list = more;
+        *cap = c;
+    }
+    memset(&(*list)[*n], 0, sizeof **list);
+    (*n)++;
+    return 0;
+}
+
+/* Reads the records of one block; false when they do not parse. */
+static bool read_block(const char *path, const unsigned char *p, size_t size,
+                       const kp_fingerprint *fp, kp_outcome **list, size_t *n, size_t *cap, int *rc,
+                       kp_err *err)
+{
+    size_t off = 0;
+    while (off < size) {
+        uint64_t tag, value;
+        if (size - off < 16)
+            return false;
+        memcpy(&tag, p + off, 8);
+        memcpy(&value, p + off + 8, 8);
+        off += 16;
+        uint8_t kind = (uint8_t)(tag >> KP_REC_SHIFT);
+        record_ext x = {0, 1, 0, 0};
+        const unsigned char *text = NULL;
+        if (kind & KP_REC_EXT) {
+            if (size - off < sizeof x)
+                return false;
+            memcpy(&x, p + off, sizeof x);
+            off += sizeof x;
+            if (x.len > size - off)
+                return false;
+            text = p + off;
+            off += x.len;
+        }
+        kind &= (uint8_t)~KP_REC_EXT;
+        if ((tag & KP_REC_INDEX) >= fp->total || kind > KP_TASK_BAD_INPUT)
+            return false;
+        if ((*rc = add_outcome(path, list, n, cap, err)) < 0)
+            return false;
+        kp_outcome *o = &(*list)[*n - 1];
+        o->index = (size_t)(tag & KP_REC_INDEX);
+        o->kind = (kp_task_kind)kind;
+        o->type = (kp_type)fp->type;
+        memcpy(&o->value, &value, sizeof o->value);
+        o->signal = x.signal;
+        o->attempts = x.attempts;
+        if (text || x.has_str) {
+            char *copy = malloc((size_t)x.len + 1);
+            if (!copy) {
+                *rc = kp_err_set(err, KPOOL_ENOMEM, "%s: out of memory reading it", path);
+                return false;
+            }
+            memcpy(copy, text, x.len);
+            copy[x.len] = '\0';
+            if (x.has_str)
+                o->str = copy;
+            else
+                o->message = copy;
+        }
+    }
+    return true;
+}
+
+/* Reads the blocks of `data` (size bytes after the header) into *done;
+ * *valid is the length of the good prefix. */
+static int read_records(const char *path, const unsigned char *data, size_t size,
+                        const kp_fingerprint *fp, kp_outcome **done, size_t *ndone, size_t *valid,
+                        kp_err *err)
+{
+    size_t cap = 0, n = 0, off = 0;
+    kp_outcome *list = NULL;
+    int rc = 0;
+    while (size - off >= sizeof(block)) {
+        block b;
+        memcpy(&b, data + off, sizeof b);
+        if (b.magic != KP_BLOCK_MAGIC || b.size > size - off - sizeof b ||
+            kp_hash_bulk(KP_HASH_INIT, data + off + sizeof b, b.size) != b.check)
+            break; /* torn or corrupt: everything from here runs again */
+        size_t before = n;
+        if (!read_block(path, data + off + sizeof b, b.size, fp, &list, &n, &cap, &rc, err)) {
+            /* A block that checks but does not parse: drop it whole. */
+            for (size_t i = before; i < n; i++) {
+                free((char *)list[i].message);
+                free((char *)list[i].str);
+            }
+            n = before;
+            if (rc < 0) {
+                kp_journal_free_outcomes(list, n);
+                return rc;
+            }
+            break;
+        }
+        off += sizeof b + b.size;
+    }
+    if (n)
+        qsort(list, n, sizeof *list, by_index);
+    /* A task recorded twice cannot happen; if it did, keep the first. */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && list[k - 1].index == list[i].index) {
+            free((char *)list[i].message);
+            free((char *)list[i].str);
+            continue;
+        }
+        list[k++] = list[i];
+    }
+    *done = list;
+    *ndone = k;
+    *valid = off;
+    return 0;
+}
+
+int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *fp,
+                      kp_outcome **done, size_t *ndone, kp_err *err)
+{
+    *out = NULL;
+    *done = NULL;
+    *ndone = 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return kp_err_set(err, KPOOL_EJOB,
+                              "nothing to resume: %s does not exist (its run finished, or "
+                              "never started)",
+                              path);
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    struct stat st;
+    header h;
+    if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof h ||
+        pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+        memcmp(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic) != 0) {
+        close(fd);
+        return kp_err_set(err, KPOOL_EJOB, "%s is not a kpool journal", path);
+    }
+    const char *what = changed(&h.fp, fp);
+    if (what) {
+        close(fd);
+        return kp_err_set(err, KPOOL_EJOB,
+                          "cannot resume: %s changed since the interrupted run (journal %s); "
+                          "run without --resume to start again",
+                          what, path);
+    }
+    size_t size = (size_t)st.st_size - sizeof h, valid = 0;
+    int rc = 0;
+    if (size > 0) {
+        unsigned char *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return kp_err_set(err, KPOOL_EIO, "%s: cannot map: %s", path, strerror(e));
+        }
+        rc = read_records(path, map + sizeof h, size, fp, done, ndone, &valid, err);
+        munmap(map, (size_t)st.st_size);
+    }
+    /* Cut a torn tail off, then append after the last good record. */
+    if (rc == 0 && (ftruncate(fd, (off_t)(sizeof h + valid)) < 0 || lseek(fd, 0, SEEK_END) < 0))
+        rc = kp_err_set(err, KPOOL_EIO, "%s: cannot truncate: %s", path, strerror(errno));
+    if (rc < 0) {
+        kp_journal_free_outcomes(*done, *ndone);
+        *done = NULL;
+        *ndone = 0;
+        close(fd);
+        return rc;
+    }
+    return journal_new(out, path, fd, err);
+}
+
+int kp_journal_append(kp_journal *j, const kp_outcome *o, kp_err *err)
+{
+    const char *text = o->kind == KP_TASK_OK ? o->str : o->message;
+    size_t len = text ? strlen(text) : 0;
+    if (len > KP_JOURNAL_BUF / 2)
+        len = KP_JOURNAL_BUF / 2; /* a longer string result is cut in the journal */
+    bool ext = o->kind != KP_TASK_OK || o->str;
+    size_t size = 16 + (ext ? sizeof(record_ext) + len : 0);
+    if (j->len + size > KP_JOURNAL_BUF) {
+        int rc = flush(j, err);
+        if (rc < 0)
+            return rc;
+    }
+    unsigned char *p = j->buf + j->len;
+    uint64_t tag = ((uint64_t)o->index & KP_REC_INDEX) |
+                   (uint64_t)(o->kind | (ext ? KP_REC_EXT : 0)) << KP_REC_SHIFT;
+    memcpy(p, &tag, 8);
+    memcpy(p + 8, &o->value, 8);
+    if (ext) {
+        record_ext x = {o->signal, o->attempts, (uint32_t)len, o->kind == KP_TASK_OK};
+        memcpy(p + 16, &x, sizeof x);
+        if (len)
+            memcpy(p + 16 + sizeof x, text, len);
+    }
+    j->len += size;
+    return 0;
+}
+
+int kp_journal_close(kp_journal *j, bool remove, kp_err *err)
+{
+    if (!j)
+        return 0;
+    int rc = flush(j, err);
+    if (close(j->fd) < 0 && rc == 0)
+        rc = kp_err_set(err, KPOOL_EIO, "%s: write failed: %s", j->path, strerror(errno));
+    if (rc == 0 && remove && unlink(j->path) < 0 && errno != ENOENT)
+        rc = kp_err_set(err, KPOOL_EIO, "%s: cannot remove: %s", j->path, strerror(errno));
+    free(j->path);
+    free(j->buf);
+    free(j);
+    return rc;
+}

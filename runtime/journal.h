@@ -1,0 +1,60 @@
+/* journal.h - the record of finished tasks that `kpool run --resume` reads.
+ *
+ * A journal is a header that fingerprints the run (job, plugin, input) and
+ * then one checksummed record per finished task, appended as results come in.
+ * A kill -9 at any instant leaves a valid prefix: on resume, a torn or corrupt
+ * last record is cut off and its task simply runs again. */
+#ifndef KP_JOURNAL_H
+#define KP_JOURNAL_H
+
+#include "error.h"
+#include "output.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What must not change between a run and its resumption. */
+typedef struct kp_fingerprint {
+    uint64_t job;    /* the keys that decide the results (not workers, paths of output) */
+    uint64_t plugin; /* the shared object's bytes */
+    uint64_t input;  /* the input's bytes, or its range */
+    uint64_t total;  /* number of tasks */
+    int type;        /* the kernel's return type */
+} kp_fingerprint;
+
+typedef struct kp_journal kp_journal;
+
+/* FNV-1a, 64 bits, continuing from h (start with KP_HASH_INIT). */
+#define KP_HASH_INIT UINT64_C(14695981039346656037)
+uint64_t kp_hash(uint64_t h, const void *data, size_t n);
+
+/* The same idea eight bytes at a time, for whole files (not FNV-1a itself). */
+uint64_t kp_hash_bulk(uint64_t h, const void *data, size_t n);
+
+/* Hashes a whole file's bytes. Errors name the file. */
+int kp_hash_file(const char *path, uint64_t *out, kp_err *err);
+
+/* Starts a new journal at `path` (replacing any), with the fingerprint. */
+int kp_journal_create(kp_journal **out, const char *path, const kp_fingerprint *fp, kp_err *err);
+
+/* Opens the journal of an interrupted run for appending, after checking that
+ * its fingerprint equals `fp` (refusing with a sentence naming what changed).
+ * *done receives the recorded outcomes sorted by index (texts owned by the
+ * array; free with kp_journal_free_outcomes), *ndone their number. */
+int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *fp,
+                      kp_outcome **done, size_t *ndone, kp_err *err);
+
+/* Records one finished task (not NOT_RUN ones), in a buffer. */
+int kp_journal_append(kp_journal *j, const kp_outcome *o, kp_err *err);
+
+/* Writes the buffered records as one block (one write). Accepts NULL. */
+int kp_journal_flush(kp_journal *j, kp_err *err);
+
+/* Writes what is buffered, closes, and with `remove` deletes the file (the
+ * run finished: nothing is left to resume). Accepts NULL. */
+int kp_journal_close(kp_journal *j, bool remove, kp_err *err);
+
+void kp_journal_free_outcomes(kp_outcome *done, size_t n);
+
+#endif

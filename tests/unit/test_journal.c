@@ -1,0 +1,234 @@
+/* The resume journal: what a run records is what a resumed run reads back,
+ * whatever point a kill -9 cut the file at. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "journal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[256];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/kp_journal_XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const kp_fingerprint fp = {
+    .job = 1, .plugin = 2, .input = 3, .total = 100, .type = KP_T_I64};
+
+static void path_of(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", dir, name);
+}
+
+/* Writes tasks 0..n-1 (every 7th failed with a message), in blocks of `per`. */
+static void write_journal(const char *path, size_t n, size_t per)
+{
+    kp_journal *j;
+    kp_err err;
+    assert_int_equal(kp_journal_create(&j, path, &fp, &err), 0);
+    for (size_t i = 0; i < n; i++) {
+        kp_outcome o = {.index = i, .type = KP_T_I64, .attempts = 1};
+        if (i % 7 == 6) {
+            o.kind = KP_TASK_FAILED;
+            o.message = "row is empty";
+        } else {
+            o.value.i = (int64_t)i * 3;
+        }
+        assert_int_equal(kp_journal_append(j, &o, &err), 0);
+        if ((i + 1) % per == 0)
+            assert_int_equal(kp_journal_flush(j, &err), 0);
+    }
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+}
+
+static void test_resume_reads_every_record(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "all.journal");
+    write_journal(path, 50, 10);
+    kp_journal *j;
+    kp_outcome *done;
+    size_t n;
+    kp_err err;
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(n, 50);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(done[i].index, i);
+        assert_int_equal(done[i].type, KP_T_I64);
+        if (i % 7 == 6) {
+            assert_int_equal(done[i].kind, KP_TASK_FAILED);
+            assert_string_equal(done[i].message, "row is empty");
+        } else {
+            assert_int_equal(done[i].kind, KP_TASK_OK);
+            assert_int_equal(done[i].value.i, (int64_t)i * 3);
+        }
+    }
+    /* Appending continues the same journal. */
+    kp_outcome more = {.index = 77, .kind = KP_TASK_OK, .type = KP_T_I64, .value.i = 5};
+    assert_int_equal(kp_journal_append(j, &more, &err), 0);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(n, 51);
+    assert_int_equal(done[50].index, 77);
+    assert_int_equal(kp_journal_close(j, true, &err), 0);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+static void test_resume_cuts_a_torn_block(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "torn.journal");
+    write_journal(path, 30, 10); /* three blocks of 10 */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    /* A kill -9 in the middle of the last block's write. */
+    assert_int_equal(truncate(path, st.st_size - 5), 0);
+    kp_journal *j;
+    kp_outcome *done;
+    size_t n;
+    kp_err err;
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(n, 20);
+    assert_int_equal(done[19].index, 19);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    kp_journal_free_outcomes(done, n);
+    /* The torn tail was cut off, so what is appended next is readable. */
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    kp_outcome o = {.index = 25, .kind = KP_TASK_OK, .type = KP_T_I64, .value.i = 1};
+    assert_int_equal(kp_journal_append(j, &o, &err), 0);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(n, 21);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    kp_journal_free_outcomes(done, n);
+}
+
+static void test_resume_drops_a_corrupt_block(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "corrupt.journal");
+    write_journal(path, 30, 10);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    FILE *f = fopen(path, "r+");
+    assert_non_null(f);
+    fseek(f, st.st_size - 20, SEEK_SET); /* inside the last block */
+    fputc('X', f);
+    fclose(f);
+    kp_journal *j;
+    kp_outcome *done;
+    size_t n;
+    kp_err err;
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(n, 20);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    kp_journal_free_outcomes(done, n);
+}
+
+static void test_resume_refuses_what_changed(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "fp.journal");
+    write_journal(path, 5, 5);
+    struct {
+        kp_fingerprint fp;
+        const char *what;
+    } cases[] = {
+        {{.job = 9, .plugin = 2, .input = 3, .total = 100, .type = KP_T_I64}, "the job file's"},
+        {{.job = 1, .plugin = 9, .input = 3, .total = 100, .type = KP_T_I64}, "the plugin"},
+        {{.job = 1, .plugin = 2, .input = 9, .total = 100, .type = KP_T_I64}, "the input"},
+        {{.job = 1, .plugin = 2, .input = 3, .total = 99, .type = KP_T_I64}, "number of tasks"},
+        {{.job = 1, .plugin = 2, .input = 3, .total = 100, .type = KP_T_F64}, "return type"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kp_journal *j;
+        kp_outcome *done;
+        size_t n;
+        kp_err err;
+        assert_int_equal(kp_journal_resume(&j, path, &cases[i].fp, &done, &n, &err), KPOOL_EJOB);
+        assert_non_null(strstr(err.msg, "cannot resume"));
+        assert_non_null(strstr(err.msg, cases[i].what));
+        assert_null(j);
+    }
+}
+
+static void test_resume_without_journal(void **state)
+{
+    (void)state;
+    char path[300];
+    kp_journal *j;
+    kp_outcome *done;
+    size_t n;
+    kp_err err;
+    path_of(path, sizeof path, "missing.journal");
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), KPOOL_EJOB);
+    assert_non_null(strstr(err.msg, "nothing to resume"));
+    path_of(path, sizeof path, "garbage.journal");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("this is not a journal, but it is long enough to have a header in it.........\n", f);
+    fclose(f);
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), KPOOL_EJOB);
+    assert_non_null(strstr(err.msg, "is not a kpool journal"));
+}
+
+static void test_hash_file_sees_one_byte(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "data.bin");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("0123456789abcdef0123456789abcdef", f);
+    fclose(f);
+    uint64_t a, b;
+    kp_err err;
+    assert_int_equal(kp_hash_file(path, &a, &err), 0);
+    f = fopen(path, "r+");
+    fseek(f, 17, SEEK_SET);
+    fputc('X', f);
+    fclose(f);
+    assert_int_equal(kp_hash_file(path, &b, &err), 0);
+    assert_true(a != b);
+    path_of(path, sizeof path, "nope.bin");
+    assert_int_equal(kp_hash_file(path, &a, &err), KPOOL_EIO);
+    assert_non_null(strstr(err.msg, "nope.bin: cannot open"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_reads_every_record),
+        cmocka_unit_test(test_resume_cuts_a_torn_block),
+        cmocka_unit_test(test_resume_drops_a_corrupt_block),
+        cmocka_unit_test(test_resume_refuses_what_changed),
+        cmocka_unit_test(test_resume_without_journal),
+        cmocka_unit_test(test_hash_file_sees_one_byte),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
