@@ -3,7 +3,7 @@
 set(KPOOL_E2E_CASES
     seed_starmap seed_map seed_apply seed_async seed_jsonl seed_csv_map seed_stdin
     foreign_libm foreign_plugin_signature npy_output jsonl_types void_kernel str_kernel
-    crash_segv crash_abort crash_exit crash_fpe kpool_fail errors_jsonl on_error_stop on_error_soon_count
+    crash_segv crash_abort crash_exit crash_fpe crash_bus crash_repeated kpool_fail errors_jsonl on_error_stop on_error_soon_count
     on_error_soon_percent on_error_now
     timeout retries_succeed max_tasks_per_worker workers_honoured initializer
     initializer_fails initializer_fails_in_replacement limit_cpu limit_open_files limit_core_dumps

@@ -234,6 +234,22 @@ case_crash_segv() { crash_case crash_on_3 SIGSEGV; }
 case_crash_abort() { crash_case abort_on_3 SIGABRT; }
 case_crash_exit() { crash_case exit_on_3 "the worker exited with status 3"; }
 case_crash_fpe() { crash_case fpe_on_3 SIGFPE; }
+case_crash_bus() { crash_case bus_on_3 SIGBUS; }
+
+case_crash_repeated() {
+  # 1% of the tasks segfault; 100 runs: none hangs (CTest's TIMEOUT), every
+  # other result is right in every run.
+  local j i k
+  j=$(tk segv_one_percent 0:1000 "[pool]" "workers = 2")
+  for ((i = 0; i < 1000; i++)); do
+    if ((i % 100 == 42)); then echo ""; else echo $((i * 2)); fi
+  done >"$T/expected"
+  for ((k = 0; k < 100; k++)); do
+    kp run "$j" -o "$T/out.csv" --quiet
+    [ "$status" -eq 1 ] || fail "run $k: exit status $status"
+    cmp -s "$T/out.csv" "$T/expected" || { fail "run $k: wrong output"; break; }
+  done
+}
 
 case_kpool_fail() {
   local j

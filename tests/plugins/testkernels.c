@@ -46,6 +46,23 @@ static int64_t fpe_on_3(int64_t x)
     return x * 2;
 }
 
+static int64_t bus_on_3(int64_t x)
+{
+    if (x % 10 == 3)
+        raise(SIGBUS);
+    return x * 2;
+}
+
+/* x * 2, but dies of SIGSEGV on 1% of inputs (x % 100 == 42). */
+static int64_t segv_one_percent(int64_t x)
+{
+    if (x % 100 == 42) {
+        volatile int *nowhere = NULL;
+        *nowhere = 1;
+    }
+    return x * 2;
+}
+
 /* Fails (without crashing) on negative numbers. */
 static int64_t fail_if_negative(int64_t x)
 {
@@ -272,6 +289,7 @@ static double mean(const double *v, size_t n)
 
 KPOOL_PLUGIN(KPOOL_KERNEL_TYPED(crash_on_3, i64, i64), KPOOL_KERNEL_TYPED(abort_on_3, i64, i64),
              KPOOL_KERNEL_TYPED(exit_on_3, i64, i64), KPOOL_KERNEL_TYPED(fpe_on_3, i64, i64),
+             KPOOL_KERNEL_TYPED(bus_on_3, i64, i64), KPOOL_KERNEL_TYPED(segv_one_percent, i64, i64),
              KPOOL_KERNEL(fail_if_negative, "i64 (i64 x)"),
              KPOOL_KERNEL(sleep_for, "f64 (f64 seconds)"),
              KPOOL_KERNEL(crash_once, "i64 (str dir, i64 x)"),
