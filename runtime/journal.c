@@ -1,5 +1,7 @@
 #include "journal.h"
 
+#include "fdio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -98,29 +100,13 @@ int kp_hash_file(const char *path, uint64_t *out, kp_err *err)
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int flush(kp_journal *j, kp_err *err)
 {
     if (j->len > sizeof(block)) {
         block b = {KP_BLOCK_MAGIC, (uint32_t)(j->len - sizeof b), 0};
         b.check = kp_hash_bulk(KP_HASH_INIT, j->buf + sizeof b, b.size);
         memcpy(j->buf, &b, sizeof b);
-        if (write_all(j->fd, j->buf, j->len) < 0)
+        if (kp_write_all(j->fd, j->buf, j->len) < 0)
             return kp_err_set(err, KPOOL_EIO, "%s: write failed: %s", j->path, strerror(errno));
     }
     j->len = sizeof(block);
@@ -165,7 +151,7 @@ int kp_journal_create(kp_journal **out, const char *path, const kp_fingerprint *
     memset(&h, 0, sizeof h);
     memcpy(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic);
     h.fp = *fp;
-    if (write_all(fd, &h, sizeof h) < 0) {
+    if (kp_write_all(fd, &h, sizeof h) < 0) {
         int e = errno;
         close(fd);
         return kp_err_set(err, KPOOL_EIO, "%s: write failed: %s", path, strerror(e));

@@ -11,6 +11,7 @@
 #define KP_POOL_H
 
 #include "error.h"
+#include "fdio.h"
 #include "output.h"
 #include "task.h"
 
@@ -61,9 +62,6 @@ typedef struct kp_pool_stats {
     int workers_started; /* including replacements */
     int interrupted_by;  /* SIGINT or SIGTERM when the run was interrupted, else 0 */
 } kp_pool_stats;
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-int64_t kp_now_ns(void);
 
 /* chunksize = auto: the size of the next claim when `remaining` tasks are
  * unclaimed, a quarter of each worker's fair share (remaining / (4 * workers)),

@@ -6,6 +6,7 @@
  * coordinator knows which task did it. Results finished before a fatal signal
  * are still sent: the signal handlers write out the batch (only the bytes of
  * complete results, see `committed`) and then die of the same signal. */
+#include "fdio.h"
 #include "plugin.h"
 #include "wire.h"
 
@@ -34,30 +35,6 @@ static int64_t last_flush_ns;
 static int64_t last_check_ns;
 static unsigned since_check, check_every = 1;
 
-int64_t kp_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* write() all of buf, retrying on EINTR; async-signal-safe. */
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Runs fn with SIGTERM blocked, so that its handler never sends the same
  * bytes a second time. */
 static void block_term(sigset_t *old)
@@ -73,7 +50,7 @@ static void flush_batch(void)
     if (committed) {
         sigset_t old;
         block_term(&old);
-        if (write_all(result_fd, batch, (size_t)committed) < 0)
+        if (kp_write_all(result_fd, batch, (size_t)committed) < 0)
             _exit(3); /* the coordinator is gone */
         committed = 0;
         sigprocmask(SIG_SETMASK, &old, NULL);
@@ -94,8 +71,9 @@ static void send_record(uint64_t tag, uint64_t value, const char *msg, uint32_t 
         /* A huge string result goes out on its own. */
         sigset_t old;
         block_term(&old);
-        if (write_all(result_fd, &r, sizeof r) < 0 || write_all(result_fd, &x, sizeof x) < 0 ||
-            write_all(result_fd, msg, msg_len) < 0 || write_all(result_fd, str, str_len) < 0)
+        if (kp_write_all(result_fd, &r, sizeof r) < 0 ||
+            kp_write_all(result_fd, &x, sizeof x) < 0 ||
+            kp_write_all(result_fd, msg, msg_len) < 0 || kp_write_all(result_fd, str, str_len) < 0)
             _exit(3);
         sigprocmask(SIG_SETMASK, &old, NULL);
         return;
@@ -151,7 +129,7 @@ static void send_outcome(const kp_outcome *o)
 static void on_term(int sig)
 {
     (void)sig;
-    write_all(result_fd, batch, (size_t)committed);
+    kp_write_all(result_fd, batch, (size_t)committed);
     _exit(KP_WORKER_EXIT_TERMINATED);
 }
 
@@ -159,7 +137,7 @@ static void on_term(int sig)
  * the coordinator sees which one. */
 static void on_fatal(int sig)
 {
-    write_all(result_fd, batch, (size_t)committed);
+    kp_write_all(result_fd, batch, (size_t)committed);
     signal(sig, SIG_DFL);
     raise(sig);
     _exit(128 + sig);
@@ -168,7 +146,7 @@ static void on_fatal(int sig)
 /* exit() called by a kernel: still send what is done. */
 static void at_exit_flush(void)
 {
-    write_all(result_fd, batch, (size_t)committed);
+    kp_write_all(result_fd, batch, (size_t)committed);
     committed = 0;
 }
 
