@@ -382,10 +382,11 @@ static void summary(const kpool_job_t *job, int workers, double seconds)
 {
     const kp_pool_stats *st = &job->stats;
     char line[512];
-    int n = snprintf(
-        line, sizeof line, "kpool: %zu task%s in %.3f s (%.0f tasks/s) on %d worker%s: %zu ok",
-        st->total, st->total == 1 ? "" : "s", seconds,
-        seconds > 0 ? (double)st->total / seconds : 0.0, workers, workers == 1 ? "" : "s", st->ok);
+    int n = snprintf(line, sizeof line,
+                     "kpool: %zu task%s in %.3f s (%.0f tasks/s) on %d worker%s: %zu ok", st->total,
+                     st->total == 1 ? "" : "s", seconds,
+                     seconds > 0 ? (double)(st->ok + st->failed) / seconds : 0.0, workers,
+                     workers == 1 ? "" : "s", st->ok);
     if (st->failed)
         n += snprintf(line + n, sizeof line - (size_t)n, ", %zu failed", st->failed);
     if (st->not_run)
@@ -445,6 +446,8 @@ int kpool_job_run(kpool_job_t *job, int flags)
         .stop_failures = (uint64_t)job->jf.v[KP_KEY_pool_on_error].start,
         .stop_percent = job->jf.v[KP_KEY_pool_on_error].seconds,
         .completion_order = completion_order(job),
+        /* npy holds one slot per task: a stopped run still fills them all. */
+        .not_run_tail = V(job, output, format)->num == KP_OUT_NPY,
         .initializer = job->initializer.fn ? &job->initializer : NULL,
         .initargs = &job->initargs,
         .memory_limit_mib = (uint64_t)job->jf.v[KP_KEY_pool_memory_limit].num,

@@ -924,10 +924,17 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
     free(who);
 }
 
-/* Emits NOT_RUN for every task whose outcome was never decided. */
+/* Emits NOT_RUN for the tasks of a stopped run that have no outcome: those
+ * below the cursor (claimed or handed back), so that every line up to the
+ * last task that ran is there; the tasks nobody reached only with
+ * cfg->not_run_tail (a fixed-size output needs them). Never-reached tasks are
+ * counted either way. */
 static void finish_not_run(pool *p)
 {
-    for (uint64_t i = p->low; i < p->total && !p->rc; i++) {
+    uint64_t end = p->cfg->not_run_tail ? p->total : cursor_of(p);
+    if (end > p->total)
+        end = p->total;
+    for (uint64_t i = p->low; i < end && !p->rc; i++) {
         if (is_final(p, i))
             continue;
         kp_outcome o = {.index = i,
@@ -937,6 +944,7 @@ static void finish_not_run(pool *p)
                         .attempts = 0};
         finish(p, &o);
     }
+    p->stats->not_run = p->total - p->stats->ok - p->stats->failed;
 }
 
 static void kill_all(pool *p)

@@ -30,6 +30,7 @@ typedef struct kp_pool_config {
     uint64_t stop_failures;       /*   after this many failures (0 = 1, unless stop_percent) */
     double stop_percent;          /*   or once this % of the finished tasks (>= 10) failed */
     bool completion_order;        /* emit as tasks finish, not in input order */
+    bool not_run_tail;            /* a stopped run also emits the tasks nobody reached */
     const kp_kernel *initializer; /* run once in each worker before its tasks; may be NULL */
     const kp_template *initargs;
     /* Limits applied in each worker right after fork; 0 = none. */
@@ -44,8 +45,9 @@ typedef struct kp_pool_config {
 int kp_pool_death_brake(const kp_pool_config *cfg);
 
 typedef struct kp_pool_sink {
-    /* Each task's outcome, once, in the order the job asked for (tasks that
-     * never ran because the run stopped come as KP_TASK_NOT_RUN). A negative
+    /* Each task's outcome, once, in the order the job asked for. When the
+     * run stops early, tasks that were reached but did not run come as
+     * KP_TASK_NOT_RUN (those nobody reached only with not_run_tail). A negative
      * return (e.g. the output cannot be written) stops the run with that code. */
     int (*emit)(const kp_outcome *o, void *user, kp_err *err);
     /* A failure as soon as it is final (after its last attempt). */

@@ -36,6 +36,13 @@ expect_out() {
   grep -qF -- "$1" "$out" || fail "stdout lacks '$1'; stdout: $(head -c 2000 "$out")"
 }
 
+# jsonl output whose lines are tasks 0, 1, 2, ... in order, fewer than N.
+expect_prefix_of() { # FILE N
+  awk -v n="$2" '{ if (match($0, /"index": [0-9]+/) == 0 || substr($0, RSTART + 9, RLENGTH - 9) + 0 != NR - 1) bad = 1 }
+    END { exit !(bad == 0 && NR >= 1 && NR < n) }' "$1" ||
+    fail "$1 is not tasks 0..k in order with fewer than $2 lines: $(head -c 500 "$1")"
+}
+
 expect_same() { # FILE EXPECTED
   cmp -s "$1" "$2" || fail "$1 differs from $2: $(diff "$1" "$2" | head -10)"
 }
@@ -280,8 +287,8 @@ case_on_error_stop() {
   kp run "$j" --set output.format=jsonl
   expect_status 1
   expect_err "task 0 failed"
-  grep -q '"error": "not-run"' "$out" || fail "no not-run tasks after stop"
-  [ "$(wc -l <"$out")" -eq 100001 ] || fail "not one line per task: $(wc -l <"$out")"
+  # the tasks up to the last one reached keep their lines; the rest are counted
+  expect_prefix_of "$out" 100001
   expect_err "not run"
 }
 
@@ -292,8 +299,8 @@ case_on_error_soon_count() {
   kp run "$j"
   expect_status 1
   [ "$(grep -c '"failed"' "$out")" -ge 3 ] || fail "fewer than 3 failures before stopping"
-  grep -q '"not-run"' "$out" || fail "soon,fail=3 did not stop the run"
-  [ "$(wc -l <"$out")" -eq 100010 ] || fail "not one line per task"
+  expect_err "not run"
+  expect_prefix_of "$out" 100010
 }
 
 case_on_error_soon_percent() {
@@ -334,7 +341,9 @@ EOF
   kp run "$j"
   expect_status 1
   expect_err "task 1 bad-input"
-  [ "$(grep -c '"not-run"' "$out")" -eq 3 ] || fail "the running and queued tasks are not not-run: $(cat "$out")"
+  # the two running 30 s tasks were stopped: no task but the failed one finished
+  [ "$(grep -c '"result"' "$out")" -eq 0 ] || fail "a 30 s task was not stopped: $(cat "$out")"
+  expect_err "3 not run"
 }
 
 case_timeout() {
@@ -426,9 +435,8 @@ case_initializer_fails_in_replacement() {
   kp run "$j"
   expect_status 1
   expect_err "exists: a worker was already initialised (in a replacement worker; the run stopped)"
-  [ "$(wc -l <"$out")" -eq 20 ] || fail "not one line per task: $(wc -l <"$out")"
   [ "$(grep -c '"result"' "$out")" -eq 5 ] || fail "the first worker's 5 results are not all there"
-  [ "$(grep -c '"not-run"' "$out")" -eq 15 ] || fail "the 15 other tasks are not marked not-run"
+  expect_prefix_of "$out" 20
 }
 
 case_limit_cpu() {
@@ -529,8 +537,8 @@ case_crash_brake() {
   expect_status 1
   expect_err "stopped after 20 tasks in a row killed their workers"
   [ "$(grep -c '"crashed"' "$out")" -lt 40 ] || fail "the brake did not stop the forking"
-  [ "$(wc -l <"$out")" -eq 10000 ] || fail "not one line per task"
-  grep -q '"not-run"' "$out" || fail "the tasks left are not marked not-run"
+  expect_prefix_of "$out" 10000
+  expect_err "not run"
 }
 
 case_bad_record() {
@@ -806,7 +814,9 @@ EOF
   local done_lines
   done_lines=$(grep -c '0.05' "$T/out.csv")
   [ "$done_lines" -ge 2 ] && [ "$done_lines" -lt 400 ] || fail "$done_lines tasks finished"
-  [ "$(wc -l <"$T/out.csv")" -eq 400 ] || fail "not one line per task after SIGINT"
+  # finished tasks are all written, in order, with the not-run ones among them
+  [ "$(wc -l <"$T/out.csv")" -ge "$done_lines" ] && [ "$(wc -l <"$T/out.csv")" -lt 400 ] ||
+    fail "$(wc -l <"$T/out.csv") lines after SIGINT"
   pgrep -P $pid >/dev/null && fail "workers outlived kpool"
   true
 }
@@ -859,7 +869,7 @@ case_sigterm() {
   err="$T/stderr"
   expect_status 143
   expect_err "interrupted by SIGTERM"
-  [ "$(wc -l <"$T/out.csv")" -eq 400 ] || fail "not one line per task after SIGTERM"
+  [ "$(wc -l <"$T/out.csv")" -lt 400 ] || fail "the tasks nobody reached were written"
 }
 
 case_kill9_coordinator() {

@@ -283,6 +283,7 @@ static void test_run_stop_on_error_marks_rest_not_run(void **state)
     f->cfg.stop_on_error = true;
     f->cfg.workers = 1;
     f->cfg.chunksize = 5;
+    f->cfg.not_run_tail = true; /* every task gets an outcome, as npy output needs */
     assert_int_equal(run(f), KPOOL_EFAILED);
     assert_int_equal(f->c.n, 10000);
     assert_int_equal(f->c.by_index[7].kind, KP_TASK_CRASHED);
@@ -290,6 +291,22 @@ static void test_run_stop_on_error_marks_rest_not_run(void **state)
     assert_int_equal(f->stats.failed, 1);
     assert_true(f->stats.not_run > 9000);
     assert_int_equal(f->stats.ok + f->stats.failed + f->stats.not_run, 10000);
+    destroy(f);
+}
+
+static void test_run_stopped_emits_only_what_was_reached(void **state)
+{
+    (void)state;
+    fixture *f = make((kp_fnptr)segv_on_7, 100000);
+    f->cfg.stop_on_error = true;
+    f->cfg.workers = 1;
+    f->cfg.chunksize = 5;
+    assert_int_equal(run(f), KPOOL_EFAILED);
+    /* Lines up to the last task reached, in order; the rest are only counted. */
+    assert_true(f->c.n >= 8 && f->c.n < 1000);
+    for (size_t i = 0; i < f->c.n; i++)
+        assert_int_equal(f->c.order[i], i);
+    assert_int_equal(f->stats.ok + f->stats.failed + f->stats.not_run, 100000);
     destroy(f);
 }
 
@@ -318,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_run_max_tasks_per_worker_recycles),
         cmocka_unit_test(test_run_initializer_runs_in_each_worker),
         cmocka_unit_test(test_run_stop_on_error_marks_rest_not_run),
+        cmocka_unit_test(test_run_stopped_emits_only_what_was_reached),
         cmocka_unit_test(test_run_timeout_kills_only_the_slow_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
