@@ -125,7 +125,8 @@ static int hdr_shape(hdr *h, uint64_t *dims, int *ndim)
         uint64_t v = 0;
         while (h->p < h->end && isdigit((unsigned char)*h->p)) {
             unsigned d = (unsigned)(*h->p - '0');
-            if (v > (UINT64_MAX - d) / 10)
+            /* numpy itself refuses dimensions above INT64_MAX. */
+            if (v > ((uint64_t)INT64_MAX - d) / 10)
                 return hdr_error(h, "a number in 'shape' is too large");
             v = v * 10 + d;
             h->p++;

@@ -365,9 +365,12 @@ static int open_journal(kpool_job_t *job, bool resume, sink_state *s, size_t **l
     if (rc < 0 || !resume)
         return rc;
     *nleft = job->total - s->ndone;
-    *left = malloc((*nleft ? *nleft : 1) * sizeof **left);
+    *left =
+        *nleft <= SIZE_MAX / sizeof **left ? malloc((*nleft ? *nleft : 1) * sizeof **left) : NULL;
     if (!*left)
-        return kp_err_set(&job->err, KPOOL_ENOMEM, "out of memory");
+        return kp_err_set(&job->err, KPOOL_ENOMEM,
+                          "cannot resume: the list of the %zu tasks left does not fit in memory",
+                          *nleft);
     size_t k = 0, d = 0;
     for (size_t i = 0; i < job->total; i++) {
         if (d < s->ndone && s->done[d].index == i)
