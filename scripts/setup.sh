@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(gcc make cmake pkg-config libffi-dev libinih-dev libcmocka-dev libjansson-dev valgrind)
+packages=(gcc make cmake pkg-config libffi-dev libinih-dev libcmocka-dev libjansson-dev valgrind
+          clang libclang-rt-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
