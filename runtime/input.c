@@ -450,7 +450,14 @@ uint64_t kp_input_fingerprint(const kp_input *in)
     h = kp_hash(h, &in->count, sizeof in->count);
     if (in->format == KP_IN_RANGE)
         return kp_hash(h, &in->u.range, sizeof in->u.range);
-    if (in->map)
-        h = kp_hash_bulk(h, in->map, in->size);
+    /* In chunks, each dropped from this process's resident set once hashed:
+     * the coordinator never reads the input otherwise, and its pages stay
+     * in the page cache for the workers. */
+    const size_t chunk = (size_t)1 << 20;
+    for (size_t off = 0; in->map && off < in->size; off += chunk) {
+        size_t n = in->size - off < chunk ? in->size - off : chunk;
+        h = kp_hash_bulk(h, in->map + off, n);
+        madvise((void *)(in->map + off), n, MADV_DONTNEED);
+    }
     return h;
 }
