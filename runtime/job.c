@@ -132,9 +132,6 @@ static int prepare_kernels(kpool_job_t *job)
         }
         if ((rc = check_arity(job, &job->initargs, &job->initializer, KP_KEY_pool_initargs)) < 0)
             return rc;
-    } else if (V(job, pool, initargs)->set && V(job, pool, initargs)->text[0]) {
-        kp_err_set(&job->err, KPOOL_EJOB, "initargs without an initializer");
-        return where_error(job, KP_KEY_pool_initargs, KPOOL_EJOB);
     }
     return 0;
 }
