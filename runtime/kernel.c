@@ -516,6 +516,19 @@ static int wrong_arity(const kp_signature *sig, size_t nargs, kp_err *err)
                       nargs, nargs == 1 ? "" : "s", sig->nparams, params);
 }
 
+void kp_call_args_bind(kp_call_args *a, const kp_signature *sig)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < sig->nparams; i++) {
+        if (sig->params[i].is_array) {
+            a->avalue[c++] = &a->pointers[i];
+            a->avalue[c++] = &a->lengths[i];
+        } else {
+            a->avalue[c++] = &a->values[i];
+        }
+    }
+}
+
 void kp_kernel_invoke(const kp_kernel *k, void **avalue, kp_result *out)
 {
     const kp_signature *sig = &k->sig;
@@ -593,25 +606,16 @@ int kp_kernel_call(const kp_kernel *k, const kp_value *args, size_t nargs, kp_ar
     if (nargs != sig->nparams)
         return wrong_arity(sig, nargs, err);
 
-    kp_scalar values[KP_MAX_PARAMS];
-    const void *pointers[KP_MAX_PARAMS];
-    size_t lengths[KP_MAX_PARAMS];
-    void *avalue[2 * KP_MAX_PARAMS];
-    size_t c = 0;
+    kp_call_args a;
+    kp_call_args_bind(&a, sig);
     for (size_t i = 0; i < nargs; i++) {
-        int rc =
-            kp_convert_arg(sig, i, &args[i], arena, &values[i], &pointers[i], &lengths[i], err);
+        int rc = kp_convert_arg(sig, i, &args[i], arena, &a.values[i], &a.pointers[i],
+                                &a.lengths[i], err);
         if (rc < 0)
             return rc;
-        if (sig->params[i].is_array) {
-            avalue[c++] = &pointers[i];
-            avalue[c++] = &lengths[i];
-        } else {
-            avalue[c++] = &values[i];
-        }
     }
 
-    kp_kernel_invoke(k, avalue, out);
+    kp_kernel_invoke(k, a.avalue, out);
 
     return 0;
 }

@@ -46,6 +46,20 @@ typedef struct kp_result {
     kp_scalar value; /* value.str points into the kernel's memory: copy it */
 } kp_result;
 
+/* The C values of one call's arguments, and the pointers libffi takes to
+ * them. The pointers depend only on the signature: bind them once, then
+ * refill the values for each call. */
+typedef struct kp_call_args {
+    kp_scalar values[KP_MAX_PARAMS];
+    const void *pointers[KP_MAX_PARAMS]; /* array parameters: data */
+    size_t lengths[KP_MAX_PARAMS];       /* array parameters: element count */
+    void *avalue[2 * KP_MAX_PARAMS];
+} kp_call_args;
+
+/* Points a->avalue at the values of sig's parameters (an array parameter
+ * takes two C parameters: its pointer and its length). */
+void kp_call_args_bind(kp_call_args *a, const kp_signature *sig);
+
 /* Calls the kernel with C argument values already converted: avalue[j]
  * points at C parameter j (an array parameter takes two: the pointer and the
  * length). The hot path of a task; no checks. */

@@ -61,13 +61,15 @@ int kp_task_prepare(kp_task_ctx *ctx, kp_err *err)
         ctx->direct = t->items[i].kind != KP_ARG_SPREAD;
     if (!ctx->direct)
         return 0;
+    kp_call_args_bind(&ctx->call, sig);
     for (size_t i = 0; i < t->n; i++) {
         kp_task_arg *arg = &ctx->plan[i];
         arg->item = &t->items[i];
         arg->constant = arg->item->kind == KP_ARG_LITERAL;
         if (arg->constant) {
-            int rc = kp_convert_arg(sig, i, &arg->item->literal, &ctx->constants, &arg->value,
-                                    &arg->data, &arg->len, err);
+            int rc =
+                kp_convert_arg(sig, i, &arg->item->literal, &ctx->constants, &ctx->call.values[i],
+                               &ctx->call.pointers[i], &ctx->call.lengths[i], err);
             if (rc < 0)
                 return rc;
         }
@@ -81,39 +83,26 @@ void kp_task_release(kp_task_ctx *ctx)
     kp_arena_free(&ctx->arena);
 }
 
-/* Converts the task's arguments straight from its record into C values. */
+/* Converts the task's arguments straight from its record into C values;
+ * literals and libffi's pointers were set up once by kp_task_prepare. */
 static int call_direct(kp_task_ctx *ctx, const kp_value *record, kp_result *result, kp_err *err)
 {
     const kp_signature *sig = &ctx->kernel->sig;
-    kp_scalar values[KP_MAX_PARAMS];
-    const void *pointers[KP_MAX_PARAMS];
-    size_t lengths[KP_MAX_PARAMS];
-    void *avalue[2 * KP_MAX_PARAMS];
-    size_t c = 0;
+    kp_call_args *a = &ctx->call;
     for (size_t i = 0; i < sig->nparams; i++) {
         const kp_task_arg *arg = &ctx->plan[i];
-        if (arg->constant) {
-            values[i] = arg->value;
-            pointers[i] = arg->data;
-            lengths[i] = arg->len;
-        } else {
-            kp_value v;
-            int rc = kp_template_item_value(arg->item, record, &v, err);
-            if (rc == 0)
-                rc = kp_convert_arg(sig, i, &v, &ctx->arena, &values[i], &pointers[i], &lengths[i],
-                                    err);
-            if (rc < 0)
-                return rc;
-        }
-        if (sig->params[i].is_array) {
-            avalue[c++] = &pointers[i];
-            avalue[c++] = &lengths[i];
-        } else {
-            avalue[c++] = &values[i];
-        }
+        if (arg->constant)
+            continue;
+        kp_value v;
+        int rc = kp_template_item_value(arg->item, record, &v, err);
+        if (rc == 0)
+            rc = kp_convert_arg(sig, i, &v, &ctx->arena, &a->values[i], &a->pointers[i],
+                                &a->lengths[i], err);
+        if (rc < 0)
+            return rc;
     }
     kp_task_fail_reset();
-    kp_kernel_invoke(ctx->kernel, avalue, result);
+    kp_kernel_invoke(ctx->kernel, a->avalue, result);
     return 0;
 }
 

@@ -14,10 +14,7 @@
 /* One argument of a direct call (see kp_task_prepare). */
 typedef struct kp_task_arg {
     const kp_template_item *item;
-    bool constant; /* a literal, converted once */
-    kp_scalar value;
-    const void *data;
-    size_t len;
+    bool constant; /* a literal, converted once into ctx->call */
 } kp_task_arg;
 
 typedef struct kp_task_ctx {
@@ -30,6 +27,7 @@ typedef struct kp_task_ctx {
     /* Set by kp_task_prepare: */
     bool direct; /* each template item is one argument: no tuple is built */
     kp_task_arg plan[KP_MAX_PARAMS];
+    kp_call_args call;  /* bound once; literals filled in once, the rest per task */
     kp_arena constants; /* converted literal arrays and strings */
 } kp_task_ctx;
 
