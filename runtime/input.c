@@ -9,6 +9,7 @@
  * into an unlinked temporary file, which nobody else can truncate.
  */
 #include "input.h"
+#include "fdio.h"
 #include "input_impl.h"
 #include "journal.h"
 
@@ -159,21 +160,6 @@ static int open_spool_file(char *dir_out, size_t dir_n)
     return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Copies everything readable from `src` into an unlinked temporary file and
  * maps that. */
 static int spool_and_map(kp_input *in, int src, kp_err *err)
@@ -204,7 +190,7 @@ static int spool_and_map(kp_input *in, int src, kp_err *err)
             rc = kp_err_set(err, KPOOL_EIO, "%s: too large to hold", in->name);
             break;
         }
-        if (write_all(fd, buf, (size_t)r) < 0) {
+        if (kp_write_all(fd, buf, (size_t)r) < 0) {
             rc = kp_err_set(err, KPOOL_ESYS, "%s: cannot copy into a temporary file in %s: %s",
                             in->name, dir, strerror(errno));
             break;
