@@ -495,7 +495,8 @@ int kpool_job_run(kpool_job_t *job, int flags)
 out:
     kp_output_close(s.out, NULL);
     kp_errlog_close(s.log, NULL);
-    kp_journal_close(s.journal, false, NULL);
+    /* A journal made for a run that never started records nothing: remove it. */
+    kp_journal_close(s.journal, !resume && !job->ran, NULL);
     kp_journal_free_outcomes(s.done, s.ndone);
     free(left);
     return rc;
