@@ -3,8 +3,11 @@
  * Setup happens in one place (prepare) and in the order data flows: job file
  * -> plugin and kernel -> args template -> input -> output. Any failure there
  * is a job error (exit 2) and nothing has run. Only then does the pool start. */
+#include "job.h"
+
 #include "input.h"
 #include "jobfile.h"
+#include "mpi/mpi.h"
 #include "journal.h"
 #include "output.h"
 #include "plugin.h"
@@ -30,6 +33,7 @@ struct kpool_job {
     kp_task_ctx ctx;
     size_t total;
     kp_pool_stats stats;
+    int exit_status; /* >= 0: decided elsewhere (an MPI rank reports its pool process's) */
 };
 
 #define V(job, section, key) (&(job)->jf.v[KP_KEY_##section##_##key])
@@ -45,6 +49,7 @@ int kpool_job_open(kpool_job_t **out, const char *path)
     *out = job;
     if (!job)
         return KPOOL_ENOMEM;
+    job->exit_status = -1;
     kp_template_default(&job->args, KP_MODE_STARMAP, NULL);
     kp_template_default(&job->initargs, KP_MODE_APPLY, NULL);
     int rc = kp_jobfile_init(&job->jf, &job->err);
@@ -163,18 +168,13 @@ static int prepare_input(kpool_job_t *job)
     return 0;
 }
 
-static int prepare(kpool_job_t *job)
+int kp_job_prepare(kpool_job_t *job)
 {
     if (job->prepared)
         return 0;
     int rc = kp_jobfile_validate(&job->jf, &job->err);
     if (rc < 0)
         return rc;
-    if (V(job, pool, backend)->num != 0) {
-        kp_err_set(&job->err, KPOOL_ENOTSUP,
-                   "backend = mpi is not built into this kpool yet; use backend = local");
-        return where_error(job, KP_KEY_pool_backend, KPOOL_ENOTSUP);
-    }
     if ((rc = prepare_kernels(job)) < 0 || (rc = prepare_input(job)) < 0)
         return rc;
     job->ctx.input = job->input;
@@ -207,7 +207,7 @@ static bool completion_order(const kpool_job_t *job)
 
 int kpool_job_check(kpool_job_t *job, FILE *describe)
 {
-    int rc = prepare(job);
+    int rc = kp_job_prepare(job);
     if (rc < 0 || !describe)
         return rc;
     FILE *out = describe;
@@ -399,13 +399,45 @@ static void summary(const kpool_job_t *job, int workers, double seconds)
     fprintf(stderr, "%s\n", line);
 }
 
+void kp_job_pool_config(const kpool_job_t *job, kp_pool_config *pcfg)
+{
+    *pcfg = (kp_pool_config){
+        .workers = workers_of(job),
+        .chunksize = (size_t)job->jf.v[KP_KEY_pool_chunksize].num,
+        .max_tasks_per_worker = (size_t)job->jf.v[KP_KEY_pool_max_tasks_per_worker].num,
+        .task_timeout = job->jf.v[KP_KEY_pool_task_timeout].seconds,
+        .retries = (int)job->jf.v[KP_KEY_pool_retries].num,
+        .stop_on_error = job->jf.v[KP_KEY_pool_on_error].num != 0,
+        .stop_now = job->jf.v[KP_KEY_pool_on_error].num == 2,
+        .stop_failures = (uint64_t)job->jf.v[KP_KEY_pool_on_error].start,
+        .stop_percent = job->jf.v[KP_KEY_pool_on_error].seconds,
+        .completion_order = completion_order(job),
+        /* npy holds one slot per task: a stopped run still fills them all. */
+        .not_run_tail = V(job, output, format)->num == KP_OUT_NPY,
+        .initializer = job->initializer.fn ? &job->initializer : NULL,
+        .initargs = &job->initargs,
+        .memory_limit_mib = (uint64_t)job->jf.v[KP_KEY_pool_memory_limit].num,
+        .cpu_limit = job->jf.v[KP_KEY_pool_cpu_limit].seconds,
+        .open_files = (uint64_t)job->jf.v[KP_KEY_pool_open_files].num,
+        .core_dumps = job->jf.v[KP_KEY_pool_core_dumps].num != 0,
+    };
+}
+
 int kpool_job_run(kpool_job_t *job, int flags)
 {
-    int rc = prepare(job);
+    if (V(job, pool, backend)->num == 1) {
+        int rc = kp_jobfile_validate(&job->jf, &job->err);
+        return rc < 0 ? rc : kp_mpi_run(job, flags);
+    }
+    return kp_job_run_local(job, flags, NULL);
+}
+
+int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
+{
+    int rc = kp_job_prepare(job);
     if (rc < 0)
         return rc;
     bool quiet = flags & KPOOL_RUN_QUIET, resume = flags & KPOOL_RUN_RESUME;
-    int workers = workers_of(job);
     int64_t index_mode = job->jf.v[KP_KEY_output_index].num; /* auto|true|false */
     kp_output_config ocfg = {
         .path = V(job, output, path)->text,
@@ -435,26 +467,10 @@ int kpool_job_run(kpool_job_t *job, int flags)
     }
 
     job->ran = true;
-    kp_pool_config pcfg = {
-        .workers = workers,
-        .chunksize = (size_t)job->jf.v[KP_KEY_pool_chunksize].num,
-        .max_tasks_per_worker = (size_t)job->jf.v[KP_KEY_pool_max_tasks_per_worker].num,
-        .task_timeout = job->jf.v[KP_KEY_pool_task_timeout].seconds,
-        .retries = (int)job->jf.v[KP_KEY_pool_retries].num,
-        .stop_on_error = job->jf.v[KP_KEY_pool_on_error].num != 0,
-        .stop_now = job->jf.v[KP_KEY_pool_on_error].num == 2,
-        .stop_failures = (uint64_t)job->jf.v[KP_KEY_pool_on_error].start,
-        .stop_percent = job->jf.v[KP_KEY_pool_on_error].seconds,
-        .completion_order = completion_order(job),
-        /* npy holds one slot per task: a stopped run still fills them all. */
-        .not_run_tail = V(job, output, format)->num == KP_OUT_NPY,
-        .initializer = job->initializer.fn ? &job->initializer : NULL,
-        .initargs = &job->initargs,
-        .memory_limit_mib = (uint64_t)job->jf.v[KP_KEY_pool_memory_limit].num,
-        .cpu_limit = job->jf.v[KP_KEY_pool_cpu_limit].seconds,
-        .open_files = (uint64_t)job->jf.v[KP_KEY_pool_open_files].num,
-        .core_dumps = job->jf.v[KP_KEY_pool_core_dumps].num != 0,
-    };
+    kp_pool_config pcfg;
+    kp_job_pool_config(job, &pcfg);
+    if (hooks && (rc = hooks->start(hooks->user, &pcfg, left, nleft, &job->err)) < 0)
+        goto out;
     s.map = left;
     job->ctx.index_map = left;
     kp_pool_sink sink = {
@@ -504,6 +520,8 @@ out:
 
 int kpool_job_exit_code(const kpool_job_t *job, int rc)
 {
+    if (job && job->exit_status >= 0)
+        return job->exit_status;
     switch (rc) {
     case 0:
         return 0;
@@ -519,6 +537,27 @@ int kpool_job_exit_code(const kpool_job_t *job, int rc)
         /* Everything found before the pool started is the job's fault. */
         return job && job->ran ? 3 : 2;
     }
+}
+
+kp_task_ctx *kp_job_task_ctx(kpool_job_t *job)
+{
+    return &job->ctx;
+}
+
+size_t kp_job_total(const kpool_job_t *job)
+{
+    return job->total;
+}
+
+kp_err *kp_job_err(kpool_job_t *job)
+{
+    return &job->err;
+}
+
+void kp_job_set_exit_status(kpool_job_t *job, int status)
+{
+    job->exit_status = status;
+    kp_err_clear(&job->err);
 }
 
 void kpool_job_free(kpool_job_t *job)

@@ -84,8 +84,9 @@ typedef struct pool {
     bool stopping;
     int rc; /* first fatal error, 0 if none */
     bool init_failed;
-    int deaths_in_a_row; /* workers killed by tasks since a task last succeeded */
-    bool braked;         /* stopped by that count (see kp_pool_death_brake) */
+    int deaths_in_a_row;  /* workers killed by tasks since a task last succeeded */
+    bool braked;          /* stopped by that count (see kp_pool_death_brake) */
+    int64_t next_tick_ns; /* when sink->tick is due */
 } pool;
 
 static volatile sig_atomic_t got_signal;
@@ -827,6 +828,15 @@ static int live_workers(const pool *p)
     return n;
 }
 
+/* Workers running tasks (or about to: told to go and not idle yet). */
+static int busy_workers(const pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nw; i++)
+        n += p->w[i].pid && p->w[i].started && !p->w[i].idle;
+    return n;
+}
+
 static void handle_signal(pool *p)
 {
     if (!got_signal)
@@ -865,10 +875,7 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
         }
         move_window(p);
         dispatch(p);
-        bool busy = false;
-        for (int i = 0; i < p->nw; i++)
-            busy |= p->w[i].pid && p->w[i].started && !p->w[i].idle;
-        if (!work_left(p) && !busy) {
+        if (!work_left(p) && !busy_workers(p)) {
             /* Nothing runs and nothing will: let the workers go. */
             for (int i = 0; i < p->nw; i++) {
                 if (p->w[i].pid && !p->w[i].retiring) {
@@ -882,6 +889,14 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
 
         int64_t now = kp_now_ns(), next = INT64_MAX;
         check_deadlines(p, now, &next);
+        if (p->sink->tick && p->sink->tick_ns > 0) {
+            if (now >= p->next_tick_ns) {
+                p->sink->tick(p->stats, busy_workers(p), p->sink->user);
+                p->next_tick_ns = now + p->sink->tick_ns;
+            }
+            if (p->next_tick_ns < next)
+                next = p->next_tick_ns;
+        }
         int n = 0;
         for (int i = 0; i < p->nw; i++) {
             if (p->w[i].pid) {

@@ -44,6 +44,13 @@ typedef struct kp_pool_config {
  * the run stops instead of forking replacements that die too. */
 int kp_pool_death_brake(const kp_pool_config *cfg);
 
+typedef struct kp_pool_stats {
+    size_t total, ok, failed, not_run, retried;
+    int workers;         /* the pool's size (at most one per task) */
+    int workers_started; /* including replacements */
+    int interrupted_by;  /* SIGINT or SIGTERM when the run was interrupted, else 0 */
+} kp_pool_stats;
+
 typedef struct kp_pool_sink {
     /* Each task's outcome, once, in the order the job asked for. When the
      * run stops early, tasks that were reached but did not run come as
@@ -55,15 +62,13 @@ typedef struct kp_pool_sink {
     /* Called after each batch of outcomes (may be NULL): the moment to make
      * what was emitted durable. A negative return stops the run. */
     int (*flush)(void *user, kp_err *err);
+    /* Called about every `tick_ns` while the run lasts (and not at all when
+     * NULL or tick_ns is 0): the moment to redraw a progress display. `busy`
+     * is how many workers are running tasks. */
+    void (*tick)(const kp_pool_stats *stats, int busy, void *user);
+    int64_t tick_ns;
     void *user;
 } kp_pool_sink;
-
-typedef struct kp_pool_stats {
-    size_t total, ok, failed, not_run, retried;
-    int workers;         /* the pool's size (at most one per task) */
-    int workers_started; /* including replacements */
-    int interrupted_by;  /* SIGINT or SIGTERM when the run was interrupted, else 0 */
-} kp_pool_stats;
 
 /* chunksize = auto: the size of the next claim when `remaining` tasks are
  * unclaimed, a quarter of each worker's fair share (remaining / (4 * workers)),
