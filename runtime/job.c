@@ -572,3 +572,10 @@ void kpool_job_free(kpool_job_t *job)
     kp_jobfile_free(&job->jf);
     free(job);
 }
+
+int kpool_job_set_trace(kpool_job_t *job, const char *trace_path, const char *report_path)
+{
+    (void)trace_path;
+    (void)report_path;
+    return kp_err_set(&job->err, KPOOL_ENOTSUP, "--trace and --report are not built yet");
+}

@@ -95,8 +95,16 @@ KPOOL_EXTERN int kpool_job_set(kpool_job_t *job, const char *assignment);
 KPOOL_EXTERN int kpool_job_check(kpool_job_t *job, FILE *describe);
 
 /* Flags of kpool_job_run. */
-#define KPOOL_RUN_QUIET  1 /* no summary line on stderr */
-#define KPOOL_RUN_RESUME 2 /* run only the tasks the journal of an interrupted run lacks */
+#define KPOOL_RUN_QUIET    1 /* no progress bar and no summary line on stderr */
+#define KPOOL_RUN_RESUME   2 /* run only the tasks the journal of an interrupted run lacks */
+#define KPOOL_RUN_PROGRESS 4 /* draw the progress bar even when stderr is not a terminal */
+
+/* Makes the next kpool_job_run record every task (its worker, start, end,
+ * attempt and outcome) as JSON lines in `trace_path`, and/or write a
+ * self-contained HTML report of the run to `report_path`. Either may be
+ * NULL. Paths are relative to the current directory. */
+KPOOL_EXTERN int kpool_job_set_trace(kpool_job_t *job, const char *trace_path,
+                                     const char *report_path);
 
 /* Runs the job to completion. Returns 0 when every task succeeded,
  * KPOOL_EFAILED when some failed (the others' results are written), another
