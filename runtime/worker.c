@@ -8,6 +8,7 @@
  * complete results, see `committed`) and then die of the same signal. */
 #include "fdio.h"
 #include "plugin.h"
+#include "trace.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -34,6 +35,8 @@ static int64_t last_flush_ns;
 /* How often run_range reads the clock (see there). */
 static int64_t last_check_ns;
 static unsigned since_check, check_every = 1;
+/* --trace: this worker writes a line per task (trace.h). */
+static bool tracing;
 
 /* Runs fn with SIGTERM blocked, so that its handler never sends the same
  * bytes a second time. */
@@ -50,6 +53,10 @@ static void flush_batch(void)
     if (committed) {
         sigset_t old;
         block_term(&old);
+        /* The trace lines of these results first: a result that reached the
+         * coordinator always has its line. */
+        if (tracing)
+            kp_trace_worker_flush();
         if (kp_write_all(result_fd, batch, (size_t)committed) < 0)
             _exit(3); /* the coordinator is gone */
         committed = 0;
@@ -71,6 +78,8 @@ static void send_record(uint64_t tag, uint64_t value, const char *msg, uint32_t 
         /* A huge string result goes out on its own. */
         sigset_t old;
         block_term(&old);
+        if (tracing)
+            kp_trace_worker_flush();
         if (kp_write_all(result_fd, &r, sizeof r) < 0 ||
             kp_write_all(result_fd, &x, sizeof x) < 0 ||
             kp_write_all(result_fd, msg, msg_len) < 0 || kp_write_all(result_fd, str, str_len) < 0)
@@ -128,7 +137,8 @@ static void send_outcome(const kp_outcome *o)
 /* SIGTERM from the coordinator (interrupt or timeout): send what is done, go. */
 static void on_term(int sig)
 {
-    (void)sig;
+    if (tracing)
+        kp_trace_worker_dying(sig);
     kp_write_all(result_fd, batch, (size_t)committed);
     _exit(KP_WORKER_EXIT_TERMINATED);
 }
@@ -137,6 +147,8 @@ static void on_term(int sig)
  * the coordinator sees which one. */
 static void on_fatal(int sig)
 {
+    if (tracing)
+        kp_trace_worker_dying(sig);
     kp_write_all(result_fd, batch, (size_t)committed);
     signal(sig, SIG_DFL);
     raise(sig);
@@ -146,6 +158,8 @@ static void on_fatal(int sig)
 /* exit() called by a kernel: still send what is done. */
 static void at_exit_flush(void)
 {
+    if (tracing)
+        kp_trace_worker_dying(0);
     kp_write_all(result_fd, batch, (size_t)committed);
     committed = 0;
 }
@@ -219,6 +233,7 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
                           uint64_t count, uint32_t attempt)
 {
     kp_pool_shared *sh = a->shared;
+    const bool traced = tracing; /* one predictable branch before and after each task */
     atomic_store_explicit(&me->run_attempt, attempt, memory_order_relaxed);
     atomic_store_explicit(&me->run_end, start + count, memory_order_relaxed);
     atomic_store(&me->run_start, start);
@@ -232,6 +247,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
             now = kp_now_ns();
             atomic_store_explicit(&me->started_ns, now, memory_order_relaxed);
         }
+        if (traced)
+            kp_trace_task_begin(index, attempt, ran > 0);
         atomic_store_explicit(&me->current, index + 1, memory_order_release);
         kp_outcome o;
         kp_task_run(a->ctx, (size_t)index, &o);
@@ -239,6 +256,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
          * two re-runs the task rather than blaming it. */
         atomic_store_explicit(&me->current, 0, memory_order_release);
         o.attempts = (int)attempt;
+        if (traced)
+            kp_trace_task_end(&o);
         send_outcome(&o);
         /* Send results at the latest KP_FLUSH_NS after they are ready. The
          * clock is read after every task while tasks are slow, and once per
@@ -295,6 +314,7 @@ _Noreturn void kp_worker_main(const kp_worker_args *a)
         _exit(3);
     result_fd = a->result_fd;
     committed = 0;
+    tracing = a->cfg->trace && kp_trace_worker_begin(a->cfg->trace, a->slot);
     setup_signals();
     atexit(at_exit_flush);
     /* A kernel's printf must not end up between the results on stdout. */

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# End-to-end cases of --trace FILE.jsonl and --report FILE.html. Usage:
+# report.sh CASE (CTest sets KPOOL, SRC, TP = test plugin dir, E2E_TMP).
+set -uo pipefail
+
+: "${KPOOL:?}" "${SRC:?}" "${TP:?}" "${E2E_TMP:?}"
+case_name=$1
+T="$E2E_TMP/report.$case_name"
+rm -rf "$T"
+mkdir -p "$T"
+failures=0
+
+fail() {
+  echo "FAIL [$case_name]: $*" >&2
+  failures=$((failures + 1))
+}
+
+kp() {
+  out="$T/stdout" err="$T/stderr"
+  "$KPOOL" "$@" >"$out" 2>"$err"
+  status=$?
+}
+
+expect_status() {
+  [ "$status" -eq "$1" ] || fail "exit status $status, expected $1; stderr: $(head -c 2000 "$err")"
+}
+
+# 1000 tasks on 2 workers; segv_one_percent crashes tasks 42, 142, ..., 942.
+crash_job() {
+  cat >"$T/crash.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = segv_one_percent
+mode = map
+[input]
+range = 0:1000
+[pool]
+workers = 2
+chunksize = 7
+[output]
+errors = $T/errors.jsonl
+EOF
+  echo "$T/crash.ini"
+}
+
+# Every line is a trace line: the keys in their order, the values of their
+# kind, workers below $2. Prints nothing; fails with the first bad line.
+expect_trace_lines() { # FILE WORKERS
+  local bad
+  bad=$(awk -v w="$2" '
+    !/^\{"task":[0-9]+,"worker":[0-9]+,"pid":[1-9][0-9]*,"attempt":[1-9][0-9]*,"start":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"end":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"outcome":"(ok"|(failed|bad-input|crashed|timeout|stopped)","message":"([^"\\]|\\.)*")\}$/ { print NR": "$0; exit }
+    { match($0, /"worker":[0-9]+/); if (substr($0, RSTART + 9, RLENGTH - 9) + 0 >= w) { print NR": worker out of range: "$0; exit } }
+    { match($0, /"start":[0-9.]+/); s = substr($0, RSTART + 8, RLENGTH - 8) + 0
+      match($0, /"end":[0-9.]+/); e = substr($0, RSTART + 6, RLENGTH - 6) + 0
+      if (e < s) { print NR": end before start: "$0; exit } }' "$1")
+  [ -z "$bad" ] || fail "$1: not a trace line: $bad"
+  if command -v jq >/dev/null; then
+    jq -e . "$1" >/dev/null || fail "$1: jq cannot read it as JSON lines"
+  fi
+}
+
+case_trace_known_run() {
+  kp run "$(crash_job)" -o "$T/out.csv" --trace "$T/trace.jsonl"
+  expect_status 1
+  local f="$T/trace.jsonl"
+  [ "$(wc -l <"$f")" -eq 1000 ] || fail "expected 1000 lines (one per attempt), got $(wc -l <"$f")"
+  expect_trace_lines "$f" 2
+  # Every task 0..999 once.
+  local tasks
+  tasks=$(sed 's/^{"task":\([0-9]*\),.*/\1/' "$f" | sort -n | uniq | awk '$1 == NR - 1' | wc -l)
+  [ "$tasks" -eq 1000 ] || fail "tasks 0..999 are not all there once: $tasks"
+  grep -q '^{"task":42,"worker":[01],"pid":[0-9]*,"attempt":1,.*"outcome":"crashed","message":"SIGSEGV"}$' "$f" ||
+    fail "no crashed line for task 42: $(grep '"task":42,' "$f")"
+  [ "$(grep -c '"outcome":"crashed"' "$f")" -eq 10 ] || fail "expected 10 crashed lines: $(grep -c crashed "$f")"
+  [ "$(grep -c '"outcome":"ok"' "$f")" -eq 990 ] || fail "expected 990 ok lines"
+  # Both workers ran tasks, and the crashes show several worker processes.
+  [ "$(grep -c '"worker":0,' "$f")" -gt 0 ] && [ "$(grep -c '"worker":1,' "$f")" -gt 0 ] ||
+    fail "tasks did not spread over both worker slots"
+  [ "$(sed 's/.*"pid":\([0-9]*\),.*/\1/' "$f" | sort -u | wc -l)" -gt 2 ] ||
+    fail "crashed workers were replaced, yet the trace shows at most 2 pids"
+}
+
+case_trace_equals_form() {
+  kp run "$(crash_job)" -o "$T/out.csv" --trace="$T/trace.jsonl" --quiet
+  expect_status 1
+  [ "$(wc -l <"$T/trace.jsonl")" -eq 1000 ] || fail "--trace=FILE wrote $(wc -l <"$T/trace.jsonl") lines"
+}
+
+case_trace_retries() {
+  cat >"$T/flaky.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = crash_once
+mode = map
+args = "$T", \$0
+[input]
+range = 0:20
+[pool]
+workers = 2
+retries = 1
+EOF
+  kp run "$T/flaky.ini" -o "$T/out.csv" --trace "$T/trace.jsonl"
+  expect_status 0
+  local f="$T/trace.jsonl"
+  expect_trace_lines "$f" 2
+  # Each task: attempt 1 killed by SIGKILL, attempt 2 ok.
+  [ "$(grep -c '"attempt":1,.*"outcome":"crashed","message":"SIGKILL"' "$f")" -eq 20 ] ||
+    fail "expected 20 crashed first attempts: $(head -c 1500 "$f")"
+  [ "$(grep -c '"attempt":2,.*"outcome":"ok"' "$f")" -eq 20 ] || fail "expected 20 ok second attempts"
+}
+
+case_trace_timeout() {
+  cat >"$T/slow.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+workers = 2
+task_timeout = 0.3
+EOF
+  printf '%s\n' 0.01 5 0.01 0.01 >"$T/secs.csv"
+  kp run "$T/slow.ini" -o "$T/out.csv" --trace "$T/trace.jsonl"
+  expect_status 1
+  local f="$T/trace.jsonl"
+  expect_trace_lines "$f" 2
+  [ "$(wc -l <"$f")" -eq 4 ] || fail "expected 4 lines: $(cat "$f")"
+  local line
+  line=$(grep '^{"task":1,' "$f")
+  [[ "$line" == *'"outcome":"timeout","message":"ran longer than task_timeout = 0.3 s"}' ]] ||
+    fail "task 1 is not a timeout: $line"
+  # It ran from its start until the coordinator stopped its worker.
+  echo "$line" | awk '{ match($0, /"start":[0-9.]+/); s = substr($0, RSTART + 8, RLENGTH - 8) + 0
+    match($0, /"end":[0-9.]+/); e = substr($0, RSTART + 6, RLENGTH - 6) + 0; exit !(e - s >= 0.3 && e - s < 4) }' ||
+    fail "the timed-out attempt does not last about task_timeout: $line"
+}
+
+case_trace_sigint() {
+  cat >"$T/sleepy.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+workers = 2
+chunksize = 1
+EOF
+  for ((i = 0; i < 400; i++)); do echo 0.05; done >"$T/secs.csv"
+  "$KPOOL" run "$T/sleepy.ini" -o "$T/out.csv" --trace "$T/trace.jsonl" \
+    --report "$T/report.html" 2>"$T/stderr" &
+  local pid=$!
+  sleep 1
+  kill -INT $pid
+  wait $pid
+  status=$?
+  err="$T/stderr"
+  expect_status 130
+  local f="$T/trace.jsonl"
+  [ -s "$f" ] || fail "the trace is empty"
+  expect_trace_lines "$f" 2
+  # Every finished task is in the output and has its ok line.
+  local done_lines ok_lines
+  done_lines=$(grep -c . "$T/out.csv")
+  ok_lines=$(grep -c '"outcome":"ok"' "$f")
+  [ "$ok_lines" -ge "$done_lines" ] || fail "$done_lines results but $ok_lines ok lines"
+  grep -q '"outcome":"stopped"' "$f" || fail "the tasks running at SIGINT have no stopped line"
+  grep -q 'id="kpool-data"' "$T/report.html" || fail "no report after SIGINT"
+}
+
+case_report_offline() {
+  kp run "$(crash_job)" -o "$T/out.csv" --report "$T/report.html"
+  expect_status 1
+  local r="$T/report.html"
+  [ -s "$r" ] || fail "no report"
+  if grep -qiE 'https?:' "$r"; then fail "the report refers to the network: $(grep -oiE '.{40}https?:.{40}' "$r" | head -3)"; fi
+  grep -qiE '<(link|img|iframe)|src=' "$r" && fail "the report loads something: $(grep -oiE '<(link|img|iframe)[^>]*|src=[^ >]*' "$r" | head -3)"
+  grep -q '<script type="application/json" id="kpool-data">' "$r" || fail "no embedded data"
+  # --report alone leaves no temporary trace behind.
+  ls "${TMPDIR:-/tmp}"/kpool-trace-* 2>/dev/null | while read -r t; do
+    [ "$(stat -c %Y "$t")" -lt "$(stat -c %Y "$r")" ] || fail "temporary trace left: $t"
+  done
+}
+
+case_report_escapes() {
+  # A message with markup must reach the page as escaped text only.
+  mkdir -p "$T/in"
+  printf '%s\n' 1 -2 3 >"$T/in/x.csv"
+  cat >"$T/neg.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = fail_if_negative
+mode = map
+args = \$1
+[input]
+path = $T/in/x.csv
+EOF
+  # The job file's path carries markup too.
+  mkdir -p "$T/</script><b>x"
+  cp "$T/neg.ini" "$T/</script><b>x/job.ini"
+  kp run "$T/</script><b>x/job.ini" -o "$T/out.csv" --report "$T/report.html"
+  expect_status 1
+  grep -q '</script><b>' "$T/report.html" && fail "markup from a path reached the page unescaped"
+  grep -qF '\u003c/script\u003e\u003cb\u003ex' "$T/report.html" || fail "the job path is not in the data, escaped"
+}
+
+case_bad_paths() {
+  kp run "$(crash_job)" -o "$T/out.csv" --trace "$T/no/such/dir/t.jsonl"
+  expect_status 3
+  grep -qF "$T/no/such/dir/t.jsonl: cannot create the trace file" "$err" ||
+    fail "no message naming the trace path: $(cat "$err")"
+  [ ! -e "$T/out.csv.journal" ] || fail "a run that never started left its journal"
+  kp run "$(crash_job)" -o "$T/out.csv" --report "$T/no/such/dir/r.html"
+  expect_status 3
+  grep -qF "$T/no/such/dir/r.html: cannot create the report" "$err" || fail "no message naming the report: $(cat "$err")"
+  kp run "$(crash_job)" --trace
+  expect_status 2
+  grep -qF -- "--trace needs a file" "$err" || fail "no usage message: $(cat "$err")"
+  kp check "$(crash_job)" --report "$T/r.html"
+  expect_status 2
+  grep -qF -- "options of run" "$err" || fail "check accepted --report: $(cat "$err")"
+}
+
+# Opens the report of a known run in headless Chromium and checks the DOM
+# after the page's script ran: one timeline row per worker with segments,
+# both charts drawn, the failures table with the crashed tasks.
+case_browser() {
+  local chromium
+  chromium=$(command -v chromium || command -v chromium-browser) || {
+    echo "SKIP: no chromium" >&2
+    exit 77
+  }
+  kp run "$(crash_job)" -o "$T/out.csv" --report "$T/report.html" --trace "$T/trace.jsonl"
+  expect_status 1
+  "$chromium" --headless --no-sandbox --disable-gpu --user-data-dir="$T/profile" \
+    --virtual-time-budget=5000 --dump-dom "file://$T/report.html" >"$T/dom.html" 2>"$T/chromium.err"
+  local dom="$T/dom.html"
+  [ -s "$dom" ] || fail "chromium dumped no DOM: $(tail -5 "$T/chromium.err")"
+  grep -q 'data-rendered="1"' "$dom" || fail "the page's script did not finish: $(tail -5 "$T/chromium.err")"
+  [ "$(grep -o '<g class="row" data-worker="[0-9]*"' "$dom" | sort -u | wc -l)" -eq 2 ] ||
+    fail "expected 2 timeline rows: $(grep -o '<g class="row"[^>]*>' "$dom" | head)"
+  local w
+  for w in 0 1; do
+    # The segments of a row are its children up to the next row.
+    awk -v w="$w" 'BEGIN { RS = "<g class=\"row\" data-worker=\"" } NR > 1 && index($0, w "\"") == 1 { n = gsub(/<rect class="seg /, "") } END { exit !(n > 0) }' "$dom" ||
+      fail "timeline row $w has no segments"
+  done
+  grep -q '<rect class="seg o3"' "$dom" || fail "no crashed segment in the timeline"
+  [ "$(grep -o '<rect class="bar"' "$dom" | wc -l)" -ge 10 ] || fail "the throughput chart has no bars"
+  [ "$(grep -o '<rect class="hbar"' "$dom" | wc -l)" -ge 1 ] || fail "the histogram has no bars"
+  grep -q '<tr class="failure"><td>42</td><td>crashed</td><td class="msg">SIGSEGV</td><td>1</td>' "$dom" ||
+    fail "the failures table lacks task 42: $(grep -o '<table id="failures">.\{0,400\}' "$dom")"
+  [ "$(grep -o '<tr class="failure">' "$dom" | wc -l)" -eq 10 ] || fail "expected 10 failure rows"
+}
+
+"case_$case_name"
+exit $((failures > 0))
