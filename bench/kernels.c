@@ -15,6 +15,9 @@
  */
 #include <kpool/plugin.h>
 
+#include <stdlib.h>
+#include <time.h>
+
 /* Steps of spin's chain per millisecond, from `floor libbench.so --spin 1000`
  * (bench/floor.c), which prints the steps per ms this machine does; a step is
  * one 64-bit multiply-add, about 4 cycles. */
@@ -56,5 +59,28 @@ static int64_t spin_steps(int64_t i)
     return (int64_t)spin_iterations(i);
 }
 
+/* backend = mpi: the MPI rank whose worker ran the task (PMI_RANK, which
+ * hydra and Slurm set in every process of a rank; -1 outside MPI). */
+static int64_t which_rank(int64_t i)
+{
+    (void)i;
+    const char *r = getenv("PMI_RANK");
+    return r ? atoll(r) : -1;
+}
+
+/* For the chunk round-trip benchmark: rank 0's own worker sleeps 50 ms per
+ * task, so that nearly every chunk goes to the other ranks; elsewhere a
+ * no-op that returns the rank. */
+static int64_t slow_on_rank0(int64_t i)
+{
+    int64_t r = which_rank(i);
+    if (r == 0) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return r;
+}
+
 KPOOL_PLUGIN(KPOOL_KERNEL_TYPED(add1, i64, i64), KPOOL_KERNEL_TYPED(spin, i64, i64),
-             KPOOL_KERNEL_TYPED(spin_steps, i64, i64), )
+             KPOOL_KERNEL_TYPED(spin_steps, i64, i64), KPOOL_KERNEL_TYPED(which_rank, i64, i64),
+             KPOOL_KERNEL_TYPED(slow_on_rank0, i64, i64), )

@@ -34,6 +34,7 @@ typedef struct worker {
     bool ready;             /* its initializer ran */
     bool started;           /* it was told to go */
     bool idle;              /* it said IDLE and waits on its task pipe */
+    bool gone;              /* a remote slot whose process ended: never replaced */
     bool retiring;          /* its task pipe is closed: it exits when done */
     kp_wire_chunk assigned; /* the last range sent to it (count 0: none) */
     size_t tasks_run;
@@ -48,6 +49,10 @@ typedef struct range {
     uint64_t start, count;
     uint32_t attempt;
 } range;
+
+typedef struct gap {
+    uint64_t start, end;
+} gap;
 
 typedef struct slot {
     bool ready;
@@ -65,7 +70,8 @@ typedef struct pool {
     kp_pool_shared *shared;
     size_t shared_size;
     worker *w;
-    int nw;
+    int nw;          /* slots: the local workers, then (backend = mpi, rank 0) the remote ones */
+    int lw;          /* local workers */
     uint64_t window; /* input order: how far claims may run ahead of next_emit */
     uint64_t low;    /* every task below it is final */
     bool all_ready;  /* every first worker's initializer ran: go */
@@ -87,6 +93,11 @@ typedef struct pool {
     int deaths_in_a_row;  /* workers killed by tasks since a task last succeeded */
     bool braked;          /* stopped by that count (see kp_pool_death_brake) */
     int64_t next_tick_ns; /* when sink->tick is due */
+    /* A fed run (cfg->feed): */
+    bool feed_done;   /* no more ranges will come */
+    uint64_t fed_end; /* the end of the last range fed */
+    gap *gaps;        /* the tasks between fed ranges: other ranks' */
+    size_t ghead, glen, gcap;
 } pool;
 
 static volatile sig_atomic_t got_signal;
@@ -141,6 +152,26 @@ static bool grow_final(pool *p, uint64_t i)
     return true;
 }
 
+/* Moves `low` past the decided prefix, clearing its bits for reuse, and (a
+ * fed run) past the tasks that belong to other ranks. */
+static void slide(pool *p)
+{
+    for (;;) {
+        if (p->glen && p->low >= p->gaps[p->ghead].start) {
+            if (p->low < p->gaps[p->ghead].end)
+                p->low = p->gaps[p->ghead].end;
+            p->ghead = (p->ghead + 1) % p->gcap;
+            p->glen--;
+            continue;
+        }
+        if (p->low >= p->total || !bit_of(p->final, p->final_cap, p->low))
+            return;
+        uint64_t l = p->low & (p->final_cap - 1);
+        p->final[l / 8] &= (unsigned char)~(1u << (l % 8));
+        p->low++;
+    }
+}
+
 static bool set_final(pool *p, uint64_t i)
 {
     if (i - p->low >= p->final_cap && !grow_final(p, i))
@@ -148,12 +179,7 @@ static bool set_final(pool *p, uint64_t i)
     uint64_t b = i & (p->final_cap - 1);
     p->final[b / 8] |= (unsigned char)(1u << (b % 8));
     p->nfinal++;
-    /* Slide past the decided prefix, clearing its bits for reuse. */
-    while (p->low < p->total && bit_of(p->final, p->final_cap, p->low)) {
-        uint64_t l = p->low & (p->final_cap - 1);
-        p->final[l / 8] &= (unsigned char)~(1u << (l % 8));
-        p->low++;
-    }
+    slide(p);
     return true;
 }
 
@@ -304,10 +330,8 @@ static void finish(pool *p, const kp_outcome *o)
 /* Puts tasks back at the front of the queue: the next idle worker takes
  * them first, so a dead worker's range carries on where it stopped (and, in
  * input order, the oldest unwritten tasks are not kept waiting). */
-static int push_range(pool *p, uint64_t start, uint64_t count, uint32_t attempt)
+static int reserve_queue(pool *p)
 {
-    if (!count)
-        return 0;
     if (p->qlen == p->qcap) {
         size_t cap = p->qcap ? p->qcap * 2 : 64;
         range *q = malloc(cap * sizeof *q);
@@ -320,8 +344,29 @@ static int push_range(pool *p, uint64_t start, uint64_t count, uint32_t attempt)
         p->qcap = cap;
         p->qhead = 0;
     }
+    return 0;
+}
+
+static int push_range(pool *p, uint64_t start, uint64_t count, uint32_t attempt)
+{
+    if (!count)
+        return 0;
+    if (reserve_queue(p) < 0)
+        return KPOOL_ENOMEM;
     p->qhead = (p->qhead + p->qcap - 1) % p->qcap;
     p->queue[p->qhead] = (range){start, count, attempt};
+    p->qlen++;
+    return 0;
+}
+
+/* A fed range goes to the back of the queue: ranges run in the order given. */
+static int append_range(pool *p, uint64_t start, uint64_t count)
+{
+    if (!count)
+        return 0;
+    if (reserve_queue(p) < 0)
+        return KPOOL_ENOMEM;
+    p->queue[(p->qhead + p->qlen) % p->qcap] = (range){start, count, 1};
     p->qlen++;
     return 0;
 }
@@ -334,7 +379,16 @@ static uint64_t cursor_of(const pool *p)
 /* True while tasks remain that some worker should run. */
 static bool work_left(const pool *p)
 {
-    return !p->stopping && p->nfinal < p->total;
+    if (p->stopping)
+        return false;
+    if (p->cfg->feed)
+        return !p->feed_done || p->qlen > 0;
+    return p->nfinal < p->total;
+}
+
+static bool is_remote(const pool *p, int i)
+{
+    return i >= p->lw;
 }
 
 /* Input order: let claims run ahead of the first unwritten result by at most
@@ -400,6 +454,8 @@ static int spawn(pool *p, int i)
                             .cfg = p->cfg,
                             .ctx = p->ctx,
                             .parent = parent};
+        if (is_remote(p, i))
+            p->cfg->remote_main(&a, i - p->lw, p->cfg->remote_user);
         kp_worker_main(&a);
     }
     close(tp[0]);
@@ -422,7 +478,7 @@ static int spawn(pool *p, int i)
 
 int kp_pool_death_brake(const kp_pool_config *cfg)
 {
-    int workers = cfg->workers > 0 ? cfg->workers : 1;
+    int workers = (cfg->workers > 0 ? cfg->workers : 1) + cfg->remote_workers;
     int brake = 10 * workers * (cfg->retries + 1);
     return brake < 20 ? 20 : brake;
 }
@@ -495,6 +551,20 @@ static void hand_back(pool *p, uint64_t start, uint64_t end, uint32_t attempt, u
     }
 }
 
+/* Every task kills its worker: forking more would only repeat it. A fed
+ * run leaves this to rank 0, which sees every rank's successes. */
+static void count_death(pool *p, uint64_t victim, const char *why)
+{
+    if (++p->deaths_in_a_row < kp_pool_death_brake(p->cfg) || p->stopping || p->cfg->feed)
+        return;
+    kp_err_set(p->err, KPOOL_EFAILED,
+               "stopped after %d tasks in a row killed their workers with no task "
+               "succeeding in between (the last: task %llu, %s); the tasks left did not run",
+               p->deaths_in_a_row, (unsigned long long)victim, why);
+    p->braked = true;
+    stop_run(p);
+}
+
 /* A worker's result pipe hit EOF: reap it and account for what it held. */
 static void reap(pool *p, int i)
 {
@@ -507,6 +577,25 @@ static void reap(pool *p, int i)
     char why[128];
     int sig = 0;
     describe_death(p->cfg, status, why, sizeof why, &sig);
+
+    if (is_remote(p, i)) {
+        /* A remote slot ends after the other rank's pool did: cleanly (0),
+         * on the coordinator's SIGTERM, or having said why (KP_WIRE_FATAL).
+         * Anything else loses the tasks that rank held: the run stops, and
+         * the journal lets --resume run them. */
+        bool clean = WIFEXITED(status) &&
+                     (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == KP_WORKER_EXIT_TERMINATED);
+        if (!clean && !p->rc)
+            fail_run(p, kp_err_set(p->err, KPOOL_ESYS,
+                                   "the relay to MPI rank %d died (%s): the tasks it held did "
+                                   "not come back",
+                                   i - p->lw + 1, why));
+        w->gone = true;
+        close_fd(&w->task_fd);
+        close_fd(&w->result_fd);
+        w->pid = 0;
+        return;
+    }
 
     if (!w->ready && w->term != TERM_INTERRUPT && !p->init_failed && !p->stopping) {
         p->init_failed = true;
@@ -532,16 +621,8 @@ static void reap(pool *p, int i)
         victim = current - 1;
         task_died(p, victim, attempt, KP_TASK_CRASHED, why, sig);
     }
-    if (victim != UINT64_MAX && ++p->deaths_in_a_row >= kp_pool_death_brake(p->cfg) &&
-        !p->stopping) {
-        /* Every task kills its worker: forking more would only repeat it. */
-        kp_err_set(p->err, KPOOL_EFAILED,
-                   "stopped after %d tasks in a row killed their workers with no task "
-                   "succeeding in between (the last: task %llu, %s); the tasks left did not run",
-                   p->deaths_in_a_row, (unsigned long long)victim, why);
-        p->braked = true;
-        stop_run(p);
-    }
+    if (victim != UINT64_MAX)
+        count_death(p, victim, why);
     /* The rest of what it held never ran, or its results died with it. */
     if (!p->stopping) {
         hand_back(p, run_start, run_end, attempt, victim);
@@ -576,6 +657,9 @@ static void handle_control(pool *p, int i, uint8_t kind, const char *msg)
     case KP_WIRE_IDLE:
         w->idle = true;
         w->assigned.count = 0;
+        break;
+    case KP_WIRE_FATAL:
+        fail_run(p, kp_err_set(p->err, KPOOL_ESYS, "%s", msg));
         break;
     default:
         break;
@@ -626,8 +710,9 @@ static void parse_results(pool *p, int i)
         }
         o.kind = (kp_task_kind)kind;
         if (o.kind != KP_TASK_OK) {
-            /* A failure's value field carries its attempt number. */
-            o.attempts = (int)r.value;
+            /* See KP_WIRE_FAILURE_VALUE. */
+            o.attempts = (int)(uint32_t)r.value;
+            o.signal = (int)(uint32_t)(r.value >> 32);
             memset(&o.value, 0, sizeof o.value);
         } else {
             o.attempts = 1;
@@ -646,7 +731,11 @@ static void parse_results(pool *p, int i)
         if (o.kind != KP_TASK_OK)
             o.message = msg;
         w->tasks_run++;
+        bool died = o.kind == KP_TASK_CRASHED || o.kind == KP_TASK_TIMEOUT;
+        bool counted = died && is_remote(p, i) && !is_final(p, o.index);
         finish(p, &o);
+        if (counted)
+            count_death(p, o.index, msg); /* another rank's worker died of it */
         free(str);
     }
     memmove(w->rbuf, w->rbuf + off, w->rlen - off);
@@ -741,6 +830,8 @@ static void dispatch(pool *p)
         if (ready < p->nw || p->init_failed)
             return;
         p->all_ready = true;
+        if (p->sink->started)
+            p->sink->started(p->sink->user);
     }
     bool all_idle = true;
     for (int i = 0; i < p->nw; i++) {
@@ -753,7 +844,7 @@ static void dispatch(pool *p)
         }
         if (!work_left(p))
             continue;
-        if (p->qlen) {
+        if (p->qlen && !is_remote(p, i)) {
             range *r = &p->queue[p->qhead];
             uint64_t limit = p->chunk ? p->chunk : kp_guided_claim(r->count, (uint32_t)p->nw);
             if (p->cfg->max_tasks_per_worker) {
@@ -777,7 +868,7 @@ static void dispatch(pool *p)
             all_idle = false;
         }
     }
-    if (all_idle && live && work_left(p) && !p->qlen && !fresh_claimable(p)) {
+    if (all_idle && live && work_left(p) && !p->qlen && !fresh_claimable(p) && !p->cfg->feed) {
         recover_lost_claims(p);
         if (p->qlen)
             dispatch(p);
@@ -798,7 +889,7 @@ static void check_deadlines(pool *p, int64_t now, int64_t *next)
                 *next = w->kill_at_ns;
             continue;
         }
-        if (!timeout_ns || !w->started || w->idle)
+        if (!timeout_ns || !w->started || w->idle || is_remote(p, i))
             continue;
         uint64_t cur = atomic_load(&p->shared->slots[i].current);
         if (!cur) {
@@ -854,10 +945,78 @@ static void handle_signal(pool *p)
     got_signal = 0;
 }
 
+/* A fed run: takes what the feed has. */
+static void read_feed(pool *p)
+{
+    const kp_pool_feed *f = p->cfg->feed;
+    for (;;) {
+        kp_feed_kind kind;
+        uint64_t start = 0, count = 0;
+        int r = f->read(f->user, &kind, &start, &count);
+        if (r == 0)
+            return;
+        if (r < 0) {
+            /* Rank 0 is gone: nothing will collect results. Stop as if
+             * interrupted: the workers end, what finished is still sent. */
+            p->feed_done = true;
+            if (!p->stopping) {
+                p->stats->interrupted_by = SIGTERM;
+                stop_run(p);
+                for (int i = 0; i < p->nw; i++)
+                    terminate_worker(p, i, TERM_INTERRUPT);
+            }
+            return;
+        }
+        switch (kind) {
+        case KP_FEED_RANGE:
+            if (start + count > p->total || start < p->fed_end) {
+                fail_run(
+                    p, kp_err_set(p->err, KPOOL_ESYS, "rank 0 sent tasks %llu..%llu out of order",
+                                  (unsigned long long)start, (unsigned long long)(start + count)));
+                return;
+            }
+            if (start > p->fed_end) {
+                if (p->glen == p->gcap) {
+                    size_t cap = p->gcap ? p->gcap * 2 : 64;
+                    gap *g = malloc(cap * sizeof *g);
+                    if (!g) {
+                        fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
+                        return;
+                    }
+                    for (size_t k = 0; k < p->glen; k++)
+                        g[k] = p->gaps[(p->ghead + k) % p->gcap];
+                    free(p->gaps);
+                    p->gaps = g;
+                    p->gcap = cap;
+                    p->ghead = 0;
+                }
+                p->gaps[(p->ghead + p->glen) % p->gcap] = (gap){p->fed_end, start};
+                p->glen++;
+                slide(p);
+            }
+            p->fed_end = start + count;
+            if (append_range(p, start, count) < 0)
+                fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
+            break;
+        case KP_FEED_END:
+            p->feed_done = true;
+            break;
+        case KP_FEED_STOP:
+            stop_run(p);
+            break;
+        case KP_FEED_STOP_NOW:
+            stop_run(p);
+            for (int i = 0; i < p->nw; i++)
+                terminate_worker(p, i, TERM_HALT);
+            break;
+        }
+    }
+}
+
 static void run_loop(pool *p, const sigset_t *wait_mask)
 {
-    struct pollfd *fds = calloc((size_t)p->nw, sizeof *fds);
-    int *who = calloc((size_t)p->nw, sizeof *who);
+    struct pollfd *fds = calloc((size_t)p->nw + 1, sizeof *fds);
+    int *who = calloc((size_t)p->nw + 1, sizeof *who);
     if (!fds || !who) {
         fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
         free(fds);
@@ -868,7 +1027,7 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
         handle_signal(p);
         /* Keep the pool at full strength while work remains. */
         for (int i = 0; i < p->nw && work_left(p) && !p->init_failed; i++) {
-            if (!p->w[i].pid && spawn(p, i) < 0 && !live_workers(p)) {
+            if (!p->w[i].pid && !p->w[i].gone && spawn(p, i) < 0 && !live_workers(p)) {
                 fail_run(p, KPOOL_ESYS);
                 break;
             }
@@ -906,6 +1065,12 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
                 who[n++] = i;
             }
         }
+        if (p->cfg->feed && !p->feed_done) {
+            fds[n].fd = p->cfg->feed->fd;
+            fds[n].events = POLLIN;
+            fds[n].revents = 0;
+            who[n++] = -1;
+        }
         struct timespec ts, *tsp = NULL;
         if (next != INT64_MAX) {
             int64_t wait = next - now;
@@ -926,7 +1091,9 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
             if (!fds[k].revents)
                 continue;
             int i = who[k];
-            if (!read_results(p, i))
+            if (i < 0)
+                read_feed(p);
+            else if (!read_results(p, i))
                 reap(p, i);
         }
         if (p->sink->flush && !p->rc) {
@@ -946,6 +1113,8 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
  * counted either way. */
 static void finish_not_run(pool *p)
 {
+    if (p->cfg->feed)
+        return; /* rank 0 accounts for the tasks this rank did not finish */
     uint64_t end = p->cfg->not_run_tail ? p->total : cursor_of(p);
     if (end > p->total)
         end = p->total;
@@ -982,10 +1151,11 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     memset(stats, 0, sizeof *stats);
     stats->total = total;
     pool p = {.cfg = cfg, .ctx = ctx, .sink = sink, .stats = stats, .err = err, .total = total};
-    p.nw = cfg->workers > 0 ? cfg->workers : 1;
-    if (total > 0 && (size_t)p.nw > total)
-        p.nw = (int)total;
-    stats->workers = p.nw;
+    p.lw = cfg->workers > 0 ? cfg->workers : 1;
+    if (total > 0 && (size_t)p.lw > total && !cfg->feed)
+        p.lw = (int)total;
+    p.nw = p.lw + (cfg->remotes > 0 ? cfg->remotes : 0);
+    stats->workers = p.lw + cfg->remote_workers;
     p.chunk = cfg->chunksize;
     int rc = 0;
 
@@ -1009,6 +1179,8 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     p.shared->workers = (uint32_t)p.nw;
     p.shared->track_time = cfg->task_timeout > 0;
     atomic_store(&p.shared->window_end, cfg->completion_order ? UINT64_MAX : p.window);
+    if (cfg->feed)
+        atomic_store(&p.shared->cursor, total); /* nothing to claim: ranges come fed */
 
     /* SIGINT/SIGTERM only interrupt ppoll; SIGPIPE from a dead worker's pipe
      * shows up as EPIPE instead. */
@@ -1065,6 +1237,7 @@ out:
         free(p.w[i].rbuf);
     free(p.w);
     free(p.queue);
+    free(p.gaps);
     free(p.final);
     if (p.shared)
         munmap(p.shared, p.shared_size);

@@ -49,6 +49,7 @@ enum {
     KP_WIRE_READY = 0x40,       /* the initializer ran (or there is none) */
     KP_WIRE_INIT_FAILED = 0x41, /* message: why */
     KP_WIRE_IDLE = 0x42,        /* nothing left to claim: waiting on the task pipe */
+    KP_WIRE_FATAL = 0x43,       /* message: a remote rank's run failed (backend = mpi) */
 };
 
 /* Messages are capped so that a worker's batch stays small. */
@@ -57,6 +58,11 @@ enum {
 /* Exit status of a worker that stopped on the coordinator's SIGTERM after
  * sending its finished results. */
 #define KP_WORKER_EXIT_TERMINATED 75
+
+/* A failure's `value` carries its attempt number and, above bit 32, the
+ * signal that killed its worker (a remote rank reports crashes so). */
+#define KP_WIRE_FAILURE_VALUE(attempts, sig)                                                       \
+    ((uint64_t)(uint32_t)(attempts) | ((uint64_t)(uint32_t)(sig) << 32))
 
 /* One per worker slot. Written by the worker, read by the coordinator (while
  * the worker lives: `current` and `started_ns`; after its death: the rest). */

@@ -279,6 +279,27 @@ static void do_nothing(int64_t x)
     (void)x;
 }
 
+/* backend = mpi: the MPI rank whose worker ran the task (hydra and Slurm's
+ * PMI set PMI_RANK in every process of a rank; -1 outside MPI). */
+static int64_t mpi_rank(int64_t x)
+{
+    (void)x;
+    const char *r = getenv("PMI_RANK");
+    return r ? atoll(r) : -1;
+}
+
+/* Crashes on MPI rank 2 only; elsewhere returns x * 2 after `x` microseconds
+ * of sleep, so that every rank gets some of the tasks. */
+static int64_t crash_on_rank2(int64_t x)
+{
+    const char *r = getenv("PMI_RANK");
+    if (r && strcmp(r, "2") == 0)
+        raise(SIGSEGV);
+    struct timespec ts = {0, (long)(x % 1000) * 1000};
+    nanosleep(&ts, NULL);
+    return x * 2;
+}
+
 static double mean(const double *v, size_t n)
 {
     double s = 0;
@@ -302,4 +323,5 @@ KPOOL_PLUGIN(KPOOL_KERNEL_TYPED(crash_on_3, i64, i64), KPOOL_KERNEL_TYPED(abort_
              KPOOL_KERNEL_TYPED(init_once, void, str), KPOOL_KERNEL_TYPED(f64_half, f64, f64),
              KPOOL_KERNEL_TYPED(f32_third, f32, f32), KPOOL_KERNEL_TYPED(is_even, bool, i64),
              KPOOL_KERNEL(i8_neg, "i8 (i8 x)"), KPOOL_KERNEL_TYPED(greet, str, str),
-             KPOOL_KERNEL_TYPED(do_nothing, void, i64), KPOOL_KERNEL(mean, "f64 (f64[] values)"), )
+             KPOOL_KERNEL_TYPED(do_nothing, void, i64), KPOOL_KERNEL(mean, "f64 (f64[] values)"),
+             KPOOL_KERNEL_TYPED(mpi_rank, i64, i64), KPOOL_KERNEL_TYPED(crash_on_rank2, i64, i64), )

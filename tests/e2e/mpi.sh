@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# End-to-end cases of backend = mpi: the real kpool binary under
+# `mpiexec -n 3` (MPICH's hydra) on this machine. Usage: mpi.sh CASE (CTest
+# sets KPOOL, SRC, TP = test plugin dir, E2E_TMP, MPIEXEC).
+set -uo pipefail
+
+: "${KPOOL:?}" "${SRC:?}" "${TP:?}" "${E2E_TMP:?}" "${MPIEXEC:?}"
+case_name=$1
+T="$E2E_TMP/mpi_$case_name"
+rm -rf "$T"
+mkdir -p "$T"
+DATA="$SRC/data"
+failures=0
+
+fail() {
+  echo "FAIL [$case_name]: $*" >&2
+  failures=$((failures + 1))
+}
+
+# mpi N ARGS...: runs kpool on N ranks; sets $status, $out, $err.
+mpi() {
+  local n=$1
+  shift
+  out="$T/stdout" err="$T/stderr"
+  timeout 100 "$MPIEXEC" -n "$n" "$KPOOL" "$@" >"$out" 2>"$err"
+  status=$?
+}
+
+# kp ARGS...: runs kpool without mpiexec.
+kp() {
+  out="$T/stdout" err="$T/stderr"
+  "$KPOOL" "$@" >"$out" 2>"$err"
+  status=$?
+}
+
+expect_status() {
+  [ "$status" -eq "$1" ] || fail "exit status $status, expected $1; stderr: $(head -c 2000 "$err")"
+}
+
+expect_err() {
+  grep -qF -- "$1" "$err" || fail "stderr lacks '$1'; stderr: $(head -c 2000 "$err")"
+}
+
+expect_same() {
+  cmp -s "$1" "$2" || fail "$1 differs from $2: $(diff "$1" "$2" | head -10)"
+}
+
+# job NAME KERNEL RANGE [extra ini lines]: a test-kernels job in $T.
+job() {
+  local name=$1 kernel=$2 range=$3
+  shift 3
+  cat >"$T/$name.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = $kernel
+mode = map
+[input]
+range = $range
+[pool]
+backend = mpi
+workers = 1
+$(printf '%s\n' "$@")
+EOF
+  echo "$T/$name.ini"
+}
+
+# The seed's job on 3 ranks writes exactly the local backend's output.
+case_seed_identical() {
+  mpi 3 run "$SRC/config/seed.ini" --set pool.backend=mpi -o "$T/mpi.csv"
+  expect_status 0
+  expect_same "$T/mpi.csv" "$DATA/seed.expected.csv"
+  expect_err "200000 tasks"
+  kp run "$SRC/config/seed.ini" -o "$T/local.csv" --quiet
+  expect_same "$T/mpi.csv" "$T/local.csv"
+  # Also jsonl with indices, completion order sorted back.
+  mpi 3 run "$SRC/config/seed.ini" --set pool.backend=mpi --set output.format=jsonl \
+    -o "$T/mpi.jsonl"
+  expect_status 0
+  kp run "$SRC/config/seed.ini" --set output.format=jsonl -o "$T/local.jsonl" --quiet
+  expect_same "$T/mpi.jsonl" "$T/local.jsonl"
+}
+
+# Without mpiexec, backend = mpi runs as a single rank.
+case_singleton() {
+  kp run "$SRC/config/seed.ini" --set pool.backend=mpi -o "$T/one.csv" -j 2
+  expect_status 0
+  expect_same "$T/one.csv" "$DATA/seed.expected.csv"
+}
+
+# Every rank's workers run tasks (kernel mpi_rank returns PMI_RANK).
+case_every_rank_works() {
+  local j
+  j=$(job ranks mpi_rank 0:20000 "chunksize = 5" "[output]" "path = $T/ranks.csv")
+  mpi 3 run "$j"
+  expect_status 0
+  [ "$(wc -l <"$T/ranks.csv")" -eq 20000 ] || fail "not 20000 results"
+  for r in 0 1 2; do
+    grep -qx "$r" "$T/ranks.csv" || fail "rank $r ran no task: $(sort "$T/ranks.csv" | uniq -c)"
+  done
+}
+
+# A kernel that crashes on rank 2 only: those tasks are reported as crashed,
+# every other result is exact, and nothing hangs.
+case_crash_on_rank2() {
+  local j
+  j=$(job crash crash_on_rank2 0:3000 "chunksize = 10" "[output]" "path = $T/crash.csv" \
+    "errors = $T/errors.jsonl")
+  mpi 3 run "$j"
+  expect_status 1
+  [ "$(wc -l <"$T/crash.csv")" -eq 3000 ] || fail "not 3000 lines"
+  awk '$0 != "" && $0 != 2 * (NR - 1) { bad++ } END { exit bad > 0 }' "$T/crash.csv" ||
+    fail "a result is wrong"
+  local holes crashes
+  holes=$(grep -c '^$' "$T/crash.csv")
+  crashes=$(grep -c '"kind": "crashed", "message": "SIGSEGV", "attempts": 1, "signal": 11' \
+    "$T/errors.jsonl")
+  [ "$holes" -gt 0 ] || fail "rank 2 crashed no task"
+  [ "$holes" -eq "$crashes" ] || fail "$holes empty lines but $crashes crashes reported"
+  # Each reported index is an empty line.
+  grep -o '"index": [0-9]*' "$T/errors.jsonl" | awk '{ print $2 + 1 }' | while read -r line; do
+    [ -z "$(sed -n "${line}p" "$T/crash.csv")" ] || { fail "line $line is not empty"; break; }
+  done
+}
+
+# A task past task_timeout on another rank: the same output as locally.
+case_timeout() {
+  printf '0.01\n0.01\n3\n0.01\n0.01\n3\n0.01\n0.01\n0.01\n' >"$T/sleep.csv"
+  cat >"$T/to.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+[input]
+path = $T/sleep.csv
+[pool]
+backend = mpi
+workers = 1
+chunksize = 1
+task_timeout = 0.5
+[output]
+path = $T/mpi.csv
+errors = $T/mpi.errors.jsonl
+EOF
+  mpi 3 run "$T/to.ini"
+  expect_status 1
+  grep -q '"kind": "timeout", "message": "ran longer than task_timeout = 0.5 s"' \
+    "$T/mpi.errors.jsonl" || fail "no timeout reported: $(cat "$T/mpi.errors.jsonl")"
+  kp run "$T/to.ini" --set pool.backend=local -j 3 -o "$T/local.csv" \
+    --set output.errors="$T/local.errors.jsonl"
+  expect_status 1
+  expect_same "$T/mpi.csv" "$T/local.csv"
+  sort "$T/mpi.errors.jsonl" >"$T/a"
+  sort "$T/local.errors.jsonl" >"$T/b"
+  expect_same "$T/a" "$T/b"
+}
+
+# Completion order: every task once, with its index, the same results.
+case_unordered() {
+  mpi 3 run "$SRC/config/seed.ini" --set pool.backend=mpi --set output.order=completion \
+    --set pool.chunksize=100 -o "$T/mpi.csv"
+  expect_status 0
+  sort -t, -k1,1n "$T/mpi.csv" | cut -d, -f2 >"$T/sorted.csv"
+  expect_same "$T/sorted.csv" "$DATA/seed.expected.csv"
+  [ "$(cut -d, -f1 "$T/mpi.csv" | sort -n | uniq | wc -l)" -eq 200000 ] ||
+    fail "indices are not 200000 distinct values"
+}
+
+# kill -9 of mpiexec: no process of the run survives; --resume (on 3 ranks)
+# runs only what the journal lacks and the output equals a full run's.
+case_resume_after_killing_launcher() {
+  local j
+  j=$(job res worker_pid_slow 0:600 "chunksize = 2" "[output]" "path = $T/res.csv" \
+    "format = jsonl")
+  # worker_pid_slow returns the worker's pid: map it to a constant so that
+  # outputs compare; the job's own output is only checked for indices.
+  "$MPIEXEC" -n 3 "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
+  local launcher=$!
+  sleep 1.5
+  kill -9 "$launcher"
+  wait "$launcher" 2>/dev/null
+  sleep 1
+  pgrep -f "$KPOOL run $j" >/dev/null && fail "a process of the run outlived mpiexec"
+  pkill -9 -f "$KPOOL run $j"
+  [ -s "$T/res.csv.journal" ] || fail "no journal after the kill"
+  mpi 3 run --resume "$j"
+  expect_status 0
+  expect_err "resuming:"
+  [ ! -e "$T/res.csv.journal" ] || fail "the journal is still there after a complete run"
+  [ "$(wc -l <"$T/res.csv")" -eq 600 ] || fail "not 600 lines: $(wc -l <"$T/res.csv")"
+  awk '{ if (match($0, /"index": [0-9]+/) == 0 || substr($0, RSTART + 9, RLENGTH - 9) + 0 != NR - 1) bad = 1 }
+    END { exit bad }' "$T/res.csv" || fail "lines are not tasks 0..599 in order"
+  grep -q '"result": [1-9]' "$T/res.csv" || fail "no result has a pid"
+}
+
+# A job error is printed once (by rank 0), and nothing runs.
+case_job_error_once() {
+  local j
+  j=$(job bad no_such_kernel 0:10)
+  mpi 3 run "$j"
+  expect_status 2
+  [ "$(grep -c "no kernel 'no_such_kernel'" "$err")" -eq 1 ] ||
+    fail "the error is not printed exactly once: $(cat "$err")"
+}
+
+# on_error = stop on rank 0's decision: the run stops early, exit 1.
+case_on_error_stop() {
+  local j
+  j=$(job stop crash_on_rank2 0:20000 "chunksize = 10" "on_error = stop" "[output]" \
+    "path = $T/stop.csv")
+  mpi 3 run "$j"
+  expect_status 1
+  local n
+  n=$(wc -l <"$T/stop.csv")
+  [ "$n" -lt 20000 ] || fail "the run did not stop ($n lines)"
+  expect_err "crashed (SIGSEGV)"
+}
+
+# The initializer runs once in every worker of every rank before any task.
+case_initializer_every_rank() {
+  cat >"$T/init.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = add_base
+mode = map
+[input]
+range = 0:3000
+[pool]
+backend = mpi
+workers = 1
+initializer = set_base
+initargs = 1000
+[output]
+path = $T/init.csv
+EOF
+  mpi 3 run "$T/init.ini"
+  expect_status 0
+  awk '$0 != NR - 1 + 1000 { bad++ } END { exit bad > 0 }' "$T/init.csv" ||
+    fail "a task ran without its worker's initializer"
+}
+
+"case_$case_name"
+if [ "$failures" -gt 0 ]; then
+  echo "[$case_name] $failures failure(s)" >&2
+  exit 1
+fi
+echo "[$case_name] ok"
