@@ -12,6 +12,8 @@
 #include "output.h"
 #include "plugin.h"
 #include "pool.h"
+#include "progress.h"
+#include "report.h"
 #include "template.h"
 
 #include <dlfcn.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct kpool_job {
     kp_jobfile jf;
@@ -34,6 +37,7 @@ struct kpool_job {
     size_t total;
     kp_pool_stats stats;
     int exit_status; /* >= 0: decided elsewhere (an MPI rank reports its pool process's) */
+    char *trace_path, *report_path; /* kpool_job_set_trace; NULL = none */
 };
 
 #define V(job, section, key) (&(job)->jf.v[KP_KEY_##section##_##key])
@@ -231,7 +235,11 @@ int kpool_job_check(kpool_job_t *job, FILE *describe)
     fprintf(out, "kernel:  %s: %s\n         C: %s\n", job->kernel.name, sig, proto);
     fprintf(out, "input:   %s\n", input);
     fprintf(out, "tasks:   %zu\n", job->total);
-    fprintf(out, "workers: %d, %s\n", workers, chunking);
+    if (V(job, pool, backend)->num == 1)
+        fprintf(out, "workers: %d per MPI rank (backend = mpi: run it under mpiexec), %s\n",
+                workers, chunking);
+    else
+        fprintf(out, "workers: %d, %s\n", workers, chunking);
     fprintf(out, "output:  %s (%s, %s order)\n", V(job, output, path)->text,
             V(job, output, format)->text, completion_order(job) ? "completion" : "input");
     fprintf(out, "ok: nothing ran\n");
@@ -246,6 +254,9 @@ typedef struct sink_state {
     kp_outcome *done;    /* a resumed run: the tasks its journal recorded, by index */
     size_t ndone, next_done;
     bool completion;
+    bool errors_to_stderr; /* failure lines go to stderr: clear the progress line first */
+    kp_progress progress;  /* draws nothing unless the run shows a bar */
+    kp_trace *trace;       /* --trace / --report; NULL = off */
 } sink_state;
 
 /* Input order: writes the recorded tasks that come before `index`. */
@@ -282,12 +293,24 @@ static int sink_flush(void *user, kp_err *err)
 static void sink_failure(const kp_outcome *o, int max_attempts, void *user)
 {
     sink_state *s = user;
+    /* The trace maps the pool's task number itself. */
+    kp_trace_failure(s->trace, o);
     kp_outcome t = *o;
     if (s->map)
         t.index = s->map[o->index];
+    /* The line goes above the progress bar, which the next tick redraws. */
+    if (s->errors_to_stderr)
+        kp_progress_clear(&s->progress);
     kp_err err;
-    if (kp_errlog_write(s->log, &t, max_attempts, &err) < 0)
+    if (kp_errlog_write(s->log, &t, max_attempts, &err) < 0) {
+        kp_progress_clear(&s->progress);
         fprintf(stderr, "kpool: %s\n", err.msg);
+    }
+}
+
+static void sink_tick(const kp_pool_stats *stats, int busy, void *user)
+{
+    kp_progress_tick(&((sink_state *)user)->progress, stats, busy);
 }
 
 /* The keys whose values decide the results: a resumed run must have the
@@ -299,7 +322,7 @@ static const kp_job_key_id result_keys[] = {
     KP_KEY_pool_retries,
 };
 
-static int fingerprint(kpool_job_t *job, kp_fingerprint *fp)
+int kp_job_fingerprint(kpool_job_t *job, kp_fingerprint *fp)
 {
     memset(fp, 0, sizeof *fp);
     fp->job = KP_HASH_INIT;
@@ -350,7 +373,7 @@ static int open_journal(kpool_job_t *job, bool resume, sink_state *s, size_t **l
         return 0;
     }
     kp_fingerprint fp;
-    int rc = fingerprint(job, &fp);
+    int rc = kp_job_fingerprint(job, &fp);
     char *path = journal_path(job);
     if (rc == 0 && !path)
         rc = kp_err_set(&job->err, KPOOL_ENOMEM, "out of memory");
@@ -378,21 +401,21 @@ static int open_journal(kpool_job_t *job, bool resume, sink_state *s, size_t **l
     return 0;
 }
 
+/* One line after every run: tasks, wall time, rate, workers, then the count
+ * of each outcome (failed and retried always, so that "0 failed" is said). */
 static void summary(const kpool_job_t *job, int workers, double seconds)
 {
     const kp_pool_stats *st = &job->stats;
-    char line[512];
+    char line[512], rate[32];
+    kp_progress_rate_text(seconds > 0 ? (double)(st->ok + st->failed) / seconds : -1.0, rate,
+                          sizeof rate);
     int n = snprintf(line, sizeof line,
-                     "kpool: %zu task%s in %.3f s (%.0f tasks/s) on %d worker%s: %zu ok", st->total,
-                     st->total == 1 ? "" : "s", seconds,
-                     seconds > 0 ? (double)(st->ok + st->failed) / seconds : 0.0, workers,
-                     workers == 1 ? "" : "s", st->ok);
-    if (st->failed)
-        n += snprintf(line + n, sizeof line - (size_t)n, ", %zu failed", st->failed);
+                     "kpool: %zu task%s in %.3f s (%s tasks/s) on %d worker%s: %zu ok, %zu failed",
+                     st->total, st->total == 1 ? "" : "s", seconds, rate, workers,
+                     workers == 1 ? "" : "s", st->ok, st->failed);
     if (st->not_run)
         n += snprintf(line + n, sizeof line - (size_t)n, ", %zu not run", st->not_run);
-    if (st->retried)
-        n += snprintf(line + n, sizeof line - (size_t)n, ", %zu retried", st->retried);
+    n += snprintf(line + n, sizeof line - (size_t)n, ", %zu retried", st->retried);
     if (st->interrupted_by)
         snprintf(line + n, sizeof line - (size_t)n, " (interrupted by %s)",
                  st->interrupted_by == SIGINT ? "SIGINT" : "SIGTERM");
@@ -427,6 +450,13 @@ int kpool_job_run(kpool_job_t *job, int flags)
 {
     if (V(job, pool, backend)->num == 1) {
         int rc = kp_jobfile_validate(&job->jf, &job->err);
+        if (rc == 0 && !V(job, input, range)->set && V(job, input, path)->text &&
+            strcmp(V(job, input, path)->text, "-") == 0) {
+            kp_err_set(&job->err, KPOOL_EJOB,
+                       "backend = mpi cannot read its input from stdin: every rank reads the "
+                       "input itself; write it to a file all ranks can read");
+            return where_error(job, KP_KEY_input_path, KPOOL_EJOB);
+        }
         return rc < 0 ? rc : kp_mpi_run(job, flags);
     }
     return kp_job_run_local(job, flags, NULL);
@@ -449,11 +479,16 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     };
     sink_state s = {.completion = completion_order(job)};
     size_t *left = NULL, nleft = job->total;
+    kp_tracing *tracing = NULL;
     if ((rc = open_journal(job, resume, &s, &left, &nleft)) < 0)
         goto out;
     if ((rc = kp_output_open(&s.out, &ocfg, &job->err)) < 0)
         goto out;
     if ((rc = kp_errlog_open(&s.log, V(job, output, errors)->text, &job->err)) < 0)
+        goto out;
+    if ((job->trace_path || job->report_path) &&
+        (rc = kp_tracing_open(&tracing, job->trace_path, job->report_path, workers_of(job),
+                              &job->err)) < 0)
         goto out;
     if (resume && !quiet)
         fprintf(stderr, "kpool: resuming: %zu of %zu tasks are recorded; running the other %zu\n",
@@ -475,12 +510,28 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     job->ctx.index_map = left;
     kp_pool_sink sink = {
         .emit = sink_emit, .failure = sink_failure, .flush = sink_flush, .user = &s};
+    /* The bar: on a terminal, unless the results scroll on the same one
+     * (they would tear it); on anywhere with KPOOL_RUN_PROGRESS. */
+    bool results_on_tty = strcmp(ocfg.path, "-") == 0 && isatty(STDOUT_FILENO);
+    bool bar =
+        !quiet && ((flags & KPOOL_RUN_PROGRESS) || (isatty(STDERR_FILENO) && !results_on_tty));
+    s.errors_to_stderr = strcmp(V(job, output, errors)->text, "-") == 0;
+    kp_progress_init(&s.progress, stderr, job->total, s.ndone, bar);
+    if (bar) {
+        sink.tick = sink_tick;
+        sink.tick_ns = 200 * INT64_C(1000000); /* five redraws a second */
+    }
 
+    if (tracing) {
+        s.trace = pcfg.trace = kp_tracing_trace(tracing);
+        kp_trace_start(s.trace, left, pcfg.task_timeout);
+    }
     int64_t t0 = kp_now_ns();
     kp_err perr;
     kp_err_clear(&perr);
     rc = kp_pool_run(&pcfg, &job->ctx, nleft, &sink, &job->stats, &perr);
     double seconds = (double)(kp_now_ns() - t0) / 1e9;
+    kp_progress_end(&s.progress);
     job->ctx.index_map = NULL;
     if (perr.code)
         job->err = perr;
@@ -508,7 +559,32 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     }
     if (!quiet && (!perr.code || job->stats.interrupted_by))
         summary(job, job->stats.workers, seconds);
+    if (tracing) {
+        const kp_pool_stats *st = &job->stats;
+        kp_report_info info = {.job = job->jf.path,
+                               .kernel = job->kernel.name,
+                               .plugin = job->plugin.path,
+                               .total = st->total,
+                               .ok = st->ok,
+                               .failed = st->failed,
+                               .not_run = st->not_run,
+                               .retried = st->retried,
+                               .workers = st->workers,
+                               .wall_seconds = seconds,
+                               .interrupted_by = st->interrupted_by};
+        kp_err terr;
+        kp_err_clear(&terr);
+        int trc = kp_tracing_close(tracing, &info, st->interrupted_by || st->not_run, &terr);
+        tracing = NULL;
+        if (trc < 0 && (rc == 0 || rc == KPOOL_EFAILED)) {
+            job->err = terr;
+            rc = trc;
+        } else if (trc < 0) {
+            fprintf(stderr, "kpool: %s\n", terr.msg);
+        }
+    }
 out:
+    kp_tracing_close(tracing, NULL, false, NULL);
     kp_output_close(s.out, NULL);
     kp_errlog_close(s.log, NULL);
     /* A journal made for a run that never started records nothing: remove it. */
@@ -570,12 +646,26 @@ void kpool_job_free(kpool_job_t *job)
     kp_template_free(&job->initargs);
     kp_plugin_close(&job->plugin);
     kp_jobfile_free(&job->jf);
+    free(job->trace_path);
+    free(job->report_path);
     free(job);
+}
+
+/* Copies an optional path; an empty one is an error naming `what`. */
+static int set_path(kpool_job_t *job, char **dst, const char *path, const char *what)
+{
+    if (path && !*path)
+        return kp_err_set(&job->err, KPOOL_EINVAL, "%s needs a file name", what);
+    char *copy = path ? strdup(path) : NULL;
+    if (path && !copy)
+        return kp_err_set(&job->err, KPOOL_ENOMEM, "out of memory");
+    free(*dst);
+    *dst = copy;
+    return 0;
 }
 
 int kpool_job_set_trace(kpool_job_t *job, const char *trace_path, const char *report_path)
 {
-    (void)trace_path;
-    (void)report_path;
-    return kp_err_set(&job->err, KPOOL_ENOTSUP, "--trace and --report are not built yet");
+    int rc = set_path(job, &job->trace_path, trace_path, "--trace");
+    return rc < 0 ? rc : set_path(job, &job->report_path, report_path, "--report");
 }

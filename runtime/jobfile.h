@@ -81,7 +81,8 @@ typedef enum kp_key_type {
     X(pool, core_dumps, KP_KEY_BOOL, "", "false",                                                  \
       "Let a crashing worker write a core file (RLIMIT_CORE); kpool reports crashes itself.")      \
     X(pool, backend, KP_KEY_ENUM, "local|mpi", "local",                                            \
-      "local: one machine; mpi: under mpiexec (not built in this version).")                       \
+      "local: one machine; mpi: under mpiexec -n N or srun, workers per rank, rank 0 reads the "   \
+      "input and writes the output (README: Beyond one machine).")                                 \
     X(output, path, KP_KEY_PATH, "", "-", "Where results go, relative to this file; - = stdout.")  \
     X(output, format, KP_KEY_ENUM, "csv|jsonl|npy", "csv",                                         \
       "csv (one line per task), jsonl (one object per task, with its index), npy (a 1-D array).")  \

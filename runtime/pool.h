@@ -19,6 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct kp_worker_args;
+struct kp_pool_feed;
+
 typedef struct kp_pool_config {
     int workers;                  /* >= 1 */
     size_t chunksize;             /* tasks per claim; 0 = auto */
@@ -38,11 +41,45 @@ typedef struct kp_pool_config {
     double cpu_limit;          /* RLIMIT_CPU, seconds (rounded up) */
     uint64_t open_files;       /* RLIMIT_NOFILE */
     bool core_dumps;           /* false: RLIMIT_CORE = 0 */
+    /* backend = mpi, rank 0: `remotes` more slots after the workers, each
+     * claiming tasks like a worker but forwarding them to another rank
+     * (remote_main runs in the slot's process, in place of a worker, and
+     * never returns). They
+     * run no initializer, obey no timeout or task budget of their own (the
+     * other rank's pool does), are never replaced, and only take fresh
+     * claims, so every rank sees its ranges in increasing order. */
+    int remotes;
+    int remote_workers; /* the other ranks' workers, for the summary */
+    void (*remote_main)(const struct kp_worker_args *a, int remote, void *user);
+    void *remote_user;
+    /* backend = mpi, ranks > 0: the tasks to run come from `feed` (ranges in
+     * increasing order) instead of 0..total-1; no NOT_RUN outcomes, no halting
+     * of its own (rank 0 decides). NULL: a normal run. */
+    const struct kp_pool_feed *feed;
+    /* --trace / --report (trace.h): when set, each worker writes a line per
+     * task attempt to this trace, opened before the pool starts; NULL = off. */
+    struct kp_trace *trace;
 } kp_pool_config;
 
 /* Consecutive worker deaths, with no task succeeding in between, after which
  * the run stops instead of forking replacements that die too. */
 int kp_pool_death_brake(const kp_pool_config *cfg);
+
+/* What a feed says (see kp_pool_config.feed). */
+typedef enum kp_feed_kind {
+    KP_FEED_RANGE,    /* run start .. start+count-1 */
+    KP_FEED_END,      /* no more ranges: finish those given */
+    KP_FEED_STOP,     /* start no new task (on_error) */
+    KP_FEED_STOP_NOW, /* stop the running ones too (on_error now, interrupt) */
+} kp_feed_kind;
+
+typedef struct kp_pool_feed {
+    int fd; /* readable when `read` has something */
+    /* Reads one message. Returns 1 with *kind (and start, count for a range),
+     * 0 when nothing more is there now, negative when the feed is gone. */
+    int (*read)(void *user, kp_feed_kind *kind, uint64_t *start, uint64_t *count);
+    void *user;
+} kp_pool_feed;
 
 typedef struct kp_pool_stats {
     size_t total, ok, failed, not_run, retried;
@@ -67,6 +104,9 @@ typedef struct kp_pool_sink {
      * is how many workers are running tasks. */
     void (*tick)(const kp_pool_stats *stats, int busy, void *user);
     int64_t tick_ns;
+    /* Called once, when every first worker's initializer has run and tasks
+     * start (may be NULL). */
+    void (*started)(void *user);
     void *user;
 } kp_pool_sink;
 

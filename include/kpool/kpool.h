@@ -99,6 +99,10 @@ KPOOL_EXTERN int kpool_job_check(kpool_job_t *job, FILE *describe);
 #define KPOOL_RUN_RESUME   2 /* run only the tasks the journal of an interrupted run lacks */
 #define KPOOL_RUN_PROGRESS 4 /* draw the progress bar even when stderr is not a terminal */
 
+/* Says whether backend = mpi can run: 1 when kpool's MPI module loads (buf
+ * then names it), 0 otherwise (buf says why). */
+KPOOL_EXTERN int kpool_mpi_available(char *buf, size_t size);
+
 /* Makes the next kpool_job_run record every task (its worker, start, end,
  * attempt and outcome) as JSON lines in `trace_path`, and/or write a
  * self-contained HTML report of the run to `report_path`. Either may be
