@@ -227,10 +227,12 @@ int kpool_job_check(kpool_job_t *job, FILE *describe)
     char chunking[128];
     if (chunk)
         snprintf(chunking, sizeof chunking, "claims of %zu task%s", chunk, chunk == 1 ? "" : "s");
-    else
+    else {
+        uint64_t first = kp_guided_claim(job->total, (uint32_t)workers);
         snprintf(chunking, sizeof chunking,
-                 "guided claims (auto): %llu tasks first, shrinking to 1 at the end",
-                 (unsigned long long)kp_guided_claim(job->total, (uint32_t)workers));
+                 "guided claims (auto): %llu task%s first, shrinking to 1 at the end",
+                 (unsigned long long)first, first == 1 ? "" : "s");
+    }
     fprintf(out, "plugin:  %s\n", job->plugin.path);
     fprintf(out, "kernel:  %s: %s\n         C: %s\n", job->kernel.name, sig, proto);
     fprintf(out, "input:   %s\n", input);

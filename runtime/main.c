@@ -1,5 +1,6 @@
 /* main.c - the kpool command line. It parses arguments and calls libkpool;
- * everything else lives in the library. */
+ * everything else lives in the library, except `kpool new`'s templates
+ * (scaffold.c), which only the binary needs. */
 #include <kpool/kpool.h>
 #include <kpool/plugin.h>
 
