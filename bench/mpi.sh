@@ -72,7 +72,12 @@ for ((k = 1; k <= RUNS; k++)); do
         run "r$n" "$MPIEXEC" -n "$n" "$KPOOL" run "$W/spin.ini" --quiet
         cmp -s "$W/r$n.out" "$W/local.out" || { echo "bench/mpi.sh: $n ranks wrote other results" >&2; exit 1; }
     done
-    run chunks "$MPIEXEC" -n 2 "$KPOOL" run "$W/rank.ini" --quiet
+    # Rank 0 reports the CPU time its processes (agent, pool, relay, its
+    # sleeping worker) used: bash's `times`, children's user and system.
+    run chunks "$MPIEXEC" -n 2 bash -c 'if [ "$PMI_RANK" = 0 ]; then "$0" run "$1" --quiet -o "$2"; times >"$3"; else "$0" run "$1" --quiet; fi' \
+        "$KPOOL" "$W/rank.ini" "$W/chunks.csv" "$W/times.txt"
+    cpu=$(sed -n 2p "$W/times.txt" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } print t * 1e6 }')
+    T[cpu0]+="$cpu "
 done
 
 CORES=$(nproc)
@@ -88,8 +93,9 @@ for n in 1 2 3; do
     awk -v a="$t1" -v b="$t" -v n="$n" -v c="$busy" 'BEGIN { printf "| mpiexec -n %d (%d worker%s) | %.3f | %.2fx | %.1f%% of %d core%s |\n", n, n, (n > 1 ? "s" : ""), b, a / b, 100 * a / (c * b), c, (c > 1 ? "s" : "") }'
 done
 tc=$(median chunks)
-r1=$(grep -cx 1 "$W/chunks.out" || true)
+r1=$(grep -cx 1 "$W/chunks.csv" || true)
+cpu0=$(tr ' ' '\n' <<<"${T[cpu0]}" | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] / 1e6 }')
 echo
 echo "Outputs of every run are identical to the local run's. Efficiency divides by the cores the workers can use: 3 ranks on $CORES cores share them, and every rank also runs an agent and (rank 0) a relay per other rank."
 echo
-awk -v t="$tc" -v n="$r1" -v all="$CHUNKS" 'BEGIN { printf "Chunk round trip: %d no-op tasks with chunksize 1 on 2 ranks took %.3f s; rank 1 ran %d of them (rank 0'"'"'s own worker sleeps 50 ms a task, so it takes few), one task per chunk, two chunks in flight: **%.1f us per chunk** through rank 0 (claim, relay, agent, MPI, the other rank'"'"'s pool and back; whole run, start-up included).\n", all, t, n, (n > 0 ? t * 1e6 / n : 0) }'
+awk -v t="$tc" -v n="$r1" -v all="$CHUNKS" -v c="$cpu0" 'BEGIN { printf "Chunk round trip: %d no-op tasks with chunksize 1 on 2 ranks took %.3f s; rank 1 ran %d of them (rank 0'"'"'s own worker sleeps 50 ms a task, so it takes few), one task per chunk, two chunks in flight: **%.1f us per chunk** through rank 0 (claim, relay, agent, MPI, the other rank'"'"'s pool and back; whole run, start-up included). Rank 0'"'"'s processes used %.2f s of CPU for them: **%.1f us of rank 0'"'"'s CPU per chunk**, so rank 0 can serve about %.0f chunks a second.\n", all, t, n, (n > 0 ? t * 1e6 / n : 0), c, (n > 0 ? c * 1e6 / n : 0), (c > 0 ? n / c : 0) }'

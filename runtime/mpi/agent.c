@@ -7,10 +7,10 @@
  * other ranks between rank 0 and the rank's pool process.
  *
  * MPI has no descriptor to wait on, so the loop polls its sockets with a
- * timeout and probes MPI in between: 50 us for 50 ms after the last packet
- * (small chunks come and go without waiting), then growing to 2 ms (a long
- * chunk's agents wake 500 times a second). A blocking MPI_Recv would spin a
- * core in MPICH. Errors return
+ * timeout and probes MPI in between; the timeout is an eighth of the time
+ * since the last packet, between 20 us and 2 ms: small chunks come and go
+ * without waiting, and a long chunk costs its agents a few dozen wake-ups
+ * and then 500 a second. (A blocking MPI_Recv would spin a core in MPICH.) Errors return
  * instead of aborting the job (MPI_ERRORS_RETURN), so a lost rank ends the
  * run with a message rather than killing rank 0 before it wrote what
  * finished. */
@@ -33,8 +33,7 @@
 
 #define TAG         7
 #define MAX_WAIT_NS 2000000
-#define MIN_WAIT_NS 50000
-#define HOT_WAIT_NS 50000000 /* how long after the last packet waits stay short */
+#define MIN_WAIT_NS 20000
 
 static volatile pid_t pool_pid;
 
@@ -93,10 +92,12 @@ static void sleep_or_poll(struct pollfd *fds, int n, int64_t *last_busy_ns, bool
     if (busy) {
         *last_busy_ns = now;
     } else {
-        int64_t idle = now - *last_busy_ns;
-        wait = MIN_WAIT_NS;
-        for (int64_t t = HOT_WAIT_NS; idle > t && wait < MAX_WAIT_NS; t *= 2)
-            wait *= 2;
+        /* An eighth of the time since the last packet: a packet is late by
+         * at most ~1/8 of the gap before it, and a long gap costs a few
+         * dozen wake-ups, not thousands. */
+        wait = (now - *last_busy_ns) / 8;
+        if (wait < MIN_WAIT_NS)
+            wait = MIN_WAIT_NS;
         if (wait > MAX_WAIT_NS)
             wait = MAX_WAIT_NS;
     }
