@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct kpool_job {
@@ -366,12 +367,16 @@ static int open_journal(kpool_job_t *job, bool resume, sink_state *s, size_t **l
 {
     *left = NULL;
     *nleft = job->total;
-    bool to_file = strcmp(job->jf.v[KP_KEY_output_path].text, "-") != 0;
+    /* Results to stdout, a device (-o /dev/null) or a FIFO cannot be
+     * rewritten by --resume: no journal then. */
+    const char *out = job->jf.v[KP_KEY_output_path].text;
+    struct stat st;
+    bool to_file = strcmp(out, "-") != 0 && (stat(out, &st) < 0 || S_ISREG(st.st_mode));
     if (!to_file) {
         if (resume)
             return kp_err_set(&job->err, KPOOL_EJOB,
-                              "--resume needs the results in a file: set [output] path or "
-                              "give -o FILE");
+                              "--resume needs the results in a file (not stdout or a device): set "
+                              "[output] path or give -o FILE");
         return 0;
     }
     kp_fingerprint fp;

@@ -143,10 +143,28 @@ static int journal_new(kp_journal **out, const char *path, int fd, kp_err *err)
 int kp_journal_create(kp_journal **out, const char *path, const kp_fingerprint *fp, kp_err *err)
 {
     *out = NULL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
+    /* Never a device or a FIFO: the journal is deleted when the run completes
+     * (and O_NONBLOCK keeps a FIFO without a reader from blocking us). */
+    struct stat st;
+    int fd = stat(path, &st) == 0 && !S_ISREG(st.st_mode)
+                 ? -2
+                 : open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd == -1)
         return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: %s", path,
                           strerror(errno));
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return kp_err_set(err, KPOOL_EJOB,
+                          "%s: the journal must be a regular file (kpool deletes it when the "
+                          "run completes); set [output] journal to a file name",
+                          path);
+    }
+    if (ftruncate(fd, 0) < 0 || fcntl(fd, F_SETFL, 0) < 0) {
+        int e = errno;
+        close(fd);
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: %s", path, strerror(e));
+    }
     header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic);

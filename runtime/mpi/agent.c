@@ -36,11 +36,14 @@
 #define MIN_WAIT_NS 20000
 
 static volatile pid_t pool_pid;
+static volatile sig_atomic_t got_sigterm;
 
 /* Ctrl-C and SIGTERM go to the pool process, which stops its workers and
  * writes what finished (it is in its own process group: one delivery). */
 static void forward(int sig)
 {
+    if (sig == SIGTERM)
+        got_sigterm = 1;
     if (pool_pid > 0)
         kill(pool_pid, sig);
 }
@@ -457,6 +460,12 @@ __attribute__((visibility("default"))) int kpool_mpi_agent(int ctl, int pid,
     else
         status = wait_pool();
     res->exit_status = status;
+    /* hydra (mpiexec) and srun stop every rank with SIGTERM when one rank
+     * dies: say what that means for the run. */
+    if (rank == 0 && got_sigterm)
+        fprintf(stderr, "kpool: the MPI launcher stopped the run (SIGTERM: it does so when a "
+                        "rank is lost); with the results in a file, `kpool run --resume` runs "
+                        "the tasks left, on MPI or on one machine\n");
     for (int r = 1; socks && r < size; r++)
         if (socks[r] > 0)
             close(socks[r]);

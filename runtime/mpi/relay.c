@@ -22,6 +22,14 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+/* What rank 0 says when its agent stopped relaying (MPI failed: a rank's
+ * process or node died, or the agent was killed). MPI does not say which
+ * rank failed; the run stops, and the journal lets --resume finish it. */
+#define RANK_LOST                                                                                  \
+    "unreachable: the MPI job lost a rank (a process or its node died); the tasks this rank "      \
+    "held did not come back. With the results in a file, `kpool run --resume` runs the tasks "     \
+    "left, on MPI or on one machine"
+
 static volatile sig_atomic_t got_term;
 
 static void on_term(int sig)
@@ -67,7 +75,7 @@ static void send_chunk(relay *r, uint32_t kind, uint64_t start, uint64_t count)
 {
     kp_msg_chunk c = {.h.type = KP_MSG_CHUNK, .kind = kind, .start = start, .count = count};
     if (kp_msg_send(r->fd, &c, sizeof c, NULL, 0) < 0)
-        fatal(r, "its agent is gone (the rank was lost); the tasks it held did not come back");
+        fatal(r, RANK_LOST);
 }
 
 /* Takes the next range from the shared cursor, as a worker does
@@ -226,8 +234,7 @@ void kp_mpi_relay_main(const kp_worker_args *a, int remote, void *user)
         if (fds[0].revents) {
             ssize_t n = kp_msg_recv(r.fd, pkt, KP_MSG_MAX, NULL, NULL, 0);
             if (n <= 0)
-                fatal(&r, "its agent is gone (the rank was lost); the tasks it held did not "
-                          "come back");
+                fatal(&r, RANK_LOST);
             const kp_msg_head *h = (const kp_msg_head *)pkt;
             if ((size_t)n < sizeof *h)
                 fatal(&r, "sent a malformed packet");

@@ -752,6 +752,20 @@ case_inspect_command() {
   expect_out "i65"
 }
 
+# The journal is deleted when a run completes: it must never be a device or
+# a FIFO, and results sent to a device get no journal at all.
+case_journal_not_regular() {
+  mkfifo "$T/fifo"
+  kp run "$SRC/config/seed.ini" -o "$T/out.csv" --set output.journal="$T/fifo"
+  expect_status 2
+  expect_err "$T/fifo: the journal must be a regular file"
+  [ -p "$T/fifo" ] || fail "the FIFO was replaced"
+  kp run "$SRC/config/seed.ini" -o /dev/null --quiet
+  expect_status 0
+  [ -c /dev/null ] || fail "/dev/null is no longer a device"
+  [ ! -e /dev/null.journal ] || fail "a run to /dev/null left /dev/null.journal"
+}
+
 case_info_command() {
   kp info
   expect_status 0

@@ -191,6 +191,37 @@ case_resume_after_killing_launcher() {
   grep -q '"result": [1-9]' "$T/res.csv" || fail "no result has a pid"
 }
 
+# A rank lost entirely (its agent killed, as when its node dies): rank 0
+# says a rank was lost (MPI does not say which), keeps the journal, and
+# --resume on one machine finishes the run.
+case_rank_lost() {
+  local j agent=""
+  j=$(job lost worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/lost.csv" \
+    "format = jsonl")
+  "$MPIEXEC" -n 3 "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
+  local launcher=$!
+  sleep 1.5
+  for p in $(pgrep -f "$KPOOL run $j"); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx PMI_RANK=2 &&
+      [ "$(ps -o comm= "$(ps -o ppid= "$p" | tr -d ' ')")" = hydra_pmi_proxy ]; then
+      agent=$p
+    fi
+  done
+  [ -n "$agent" ] || fail "cannot find rank 2's kpool process"
+  [ -n "$agent" ] && kill -9 "$agent"
+  wait "$launcher"
+  # The relay that notices first says a rank was lost; when mpiexec's
+  # SIGTERM comes first, rank 0's agent says the launcher stopped the run.
+  grep -qE "the MPI job lost a rank|the MPI launcher stopped the run" "$T/first.err" ||
+    fail "rank 0 did not say a rank was lost: $(head -c 2000 "$T/first.err")"
+  [ -s "$T/lost.csv.journal" ] || fail "no journal after the lost rank"
+  kp run --resume "$j" --set pool.backend=local -j 2
+  expect_status 0
+  [ "$(wc -l <"$T/lost.csv")" -eq 400 ] || fail "not 400 lines after --resume"
+  awk '{ if (match($0, /"index": [0-9]+/) == 0 || substr($0, RSTART + 9, RLENGTH - 9) + 0 != NR - 1) bad = 1 }
+    END { exit bad }' "$T/lost.csv" || fail "lines are not tasks 0..399 in order"
+}
+
 # A job error is printed once (by rank 0), and nothing runs.
 case_job_error_once() {
   local j
