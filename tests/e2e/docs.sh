@@ -21,24 +21,9 @@
 set -uo pipefail
 
 : "${KPOOL:?}" "${SRC:?}" "${E2E_TMP:?}"
-case_name=$1
-T="$E2E_TMP/docs-$case_name"
-rm -rf "$T"
-mkdir -p "$T"
-DATA="$SRC/data"
-failures=0
-
-fail() {
-  echo "FAIL [$case_name]: $*" >&2
-  failures=$((failures + 1))
-}
-
-# kp ARGS...: runs kpool; sets $status, $out (stdout file), $err (stderr file).
-kp() {
-  out="$T/stdout" err="$T/stderr"
-  "$KPOOL" "$@" >"$out" 2>"$err"
-  status=$?
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_begin "docs-$1" "$1"
 
 expect_status() {
   [ "$status" -eq "$1" ] || fail "kpool $2: exit status $status, expected $1; stderr: $(head -c 2000 "$err")"
@@ -366,13 +351,4 @@ case_check_describes_run() {
     fail "inspect: no array prototype: $(cat "$out")"
 }
 
-if ! declare -F "case_$case_name" >/dev/null; then
-  echo "no such case: $case_name" >&2
-  exit 2
-fi
-"case_$case_name"
-if [ "$failures" -gt 0 ]; then
-  echo "$case_name: $failures check(s) failed" >&2
-  exit 1
-fi
-echo "$case_name: ok"
+e2e_run

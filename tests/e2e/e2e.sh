@@ -5,46 +5,15 @@
 set -uo pipefail
 
 : "${KPOOL:?}" "${SRC:?}" "${TP:?}" "${E2E_TMP:?}"
-case_name=$1
-T="$E2E_TMP/$case_name"
-rm -rf "$T"
-mkdir -p "$T"
-DATA="$SRC/data"
-failures=0
-
-fail() {
-  echo "FAIL [$case_name]: $*" >&2
-  failures=$((failures + 1))
-}
-
-# kp ARGS...: runs kpool; sets $status, $out (stdout file), $err (stderr file).
-kp() {
-  out="$T/stdout" err="$T/stderr"
-  "$KPOOL" "$@" >"$out" 2>"$err"
-  status=$?
-}
-
-expect_status() {
-  [ "$status" -eq "$1" ] || fail "exit status $status, expected $1; stderr: $(head -c 2000 "$err")"
-}
-
-expect_err() { # fixed string expected in stderr
-  grep -qF -- "$1" "$err" || fail "stderr lacks '$1'; stderr: $(head -c 2000 "$err")"
-}
-
-expect_out() {
-  grep -qF -- "$1" "$out" || fail "stdout lacks '$1'; stdout: $(head -c 2000 "$out")"
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_begin "$1" "$1"
 
 # jsonl output whose lines are tasks 0, 1, 2, ... in order, fewer than N.
 expect_prefix_of() { # FILE N
   awk -v n="$2" '{ if (match($0, /"index": [0-9]+/) == 0 || substr($0, RSTART + 9, RLENGTH - 9) + 0 != NR - 1) bad = 1 }
     END { exit !(bad == 0 && NR >= 1 && NR < n) }' "$1" ||
     fail "$1 is not tasks 0..k in order with fewer than $2 lines: $(head -c 500 "$1")"
-}
-
-expect_same() { # FILE EXPECTED
-  cmp -s "$1" "$2" || fail "$1 differs from $2: $(diff "$1" "$2" | head -10)"
 }
 
 # job NAME <<EOF ... : writes a job file into $T and prints its path.
@@ -1028,13 +997,4 @@ case_valgrind_failures() {
   expect_status 2
 }
 
-if ! declare -F "case_$case_name" >/dev/null; then
-  echo "no such case: $case_name" >&2
-  exit 2
-fi
-"case_$case_name"
-if [ "$failures" -gt 0 ]; then
-  echo "$case_name: $failures check(s) failed" >&2
-  exit 1
-fi
-echo "$case_name: ok"
+e2e_run

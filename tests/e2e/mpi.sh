@@ -5,17 +5,9 @@
 set -uo pipefail
 
 : "${KPOOL:?}" "${SRC:?}" "${TP:?}" "${E2E_TMP:?}" "${MPIEXEC:?}"
-case_name=$1
-T="$E2E_TMP/mpi_$case_name"
-rm -rf "$T"
-mkdir -p "$T"
-DATA="$SRC/data"
-failures=0
-
-fail() {
-  echo "FAIL [$case_name]: $*" >&2
-  failures=$((failures + 1))
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_begin "mpi_$1" "$1"
 
 # mpi N ARGS...: runs kpool on N ranks; sets $status, $out, $err.
 mpi() {
@@ -24,25 +16,6 @@ mpi() {
   out="$T/stdout" err="$T/stderr"
   timeout 100 "$MPIEXEC" -n "$n" "$KPOOL" "$@" >"$out" 2>"$err"
   status=$?
-}
-
-# kp ARGS...: runs kpool without mpiexec.
-kp() {
-  out="$T/stdout" err="$T/stderr"
-  "$KPOOL" "$@" >"$out" 2>"$err"
-  status=$?
-}
-
-expect_status() {
-  [ "$status" -eq "$1" ] || fail "exit status $status, expected $1; stderr: $(head -c 2000 "$err")"
-}
-
-expect_err() {
-  grep -qF -- "$1" "$err" || fail "stderr lacks '$1'; stderr: $(head -c 2000 "$err")"
-}
-
-expect_same() {
-  cmp -s "$1" "$2" || fail "$1 differs from $2: $(diff "$1" "$2" | head -10)"
 }
 
 # job NAME KERNEL RANGE [extra ini lines]: a test-kernels job in $T.
@@ -268,9 +241,4 @@ EOF
     fail "a task ran without its worker's initializer"
 }
 
-"case_$case_name"
-if [ "$failures" -gt 0 ]; then
-  echo "[$case_name] $failures failure(s)" >&2
-  exit 1
-fi
-echo "[$case_name] ok"
+e2e_run

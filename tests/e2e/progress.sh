@@ -7,16 +7,9 @@
 set -uo pipefail
 
 : "${KPOOL:?}" "${SRC:?}" "${TP:?}" "${E2E_TMP:?}"
-case_name=$1
-T="$E2E_TMP/progress.$case_name"
-rm -rf "$T"
-mkdir -p "$T"
-failures=0
-
-fail() {
-  echo "FAIL [$case_name]: $*" >&2
-  failures=$((failures + 1))
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_begin "progress.$1" "$1"
 
 # ---- jobs ------------------------------------------------------------------
 
@@ -293,13 +286,4 @@ case_progress_and_quiet_conflict() {
   true
 }
 
-if ! declare -F "case_$case_name" >/dev/null; then
-  echo "no such case: $case_name" >&2
-  exit 2
-fi
-"case_$case_name"
-if [ "$failures" -gt 0 ]; then
-  echo "$case_name: $failures check(s) failed" >&2
-  exit 1
-fi
-echo "$case_name: ok"
+e2e_run

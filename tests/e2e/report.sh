@@ -4,26 +4,9 @@
 set -uo pipefail
 
 : "${KPOOL:?}" "${SRC:?}" "${TP:?}" "${E2E_TMP:?}"
-case_name=$1
-T="$E2E_TMP/report.$case_name"
-rm -rf "$T"
-mkdir -p "$T"
-failures=0
-
-fail() {
-  echo "FAIL [$case_name]: $*" >&2
-  failures=$((failures + 1))
-}
-
-kp() {
-  out="$T/stdout" err="$T/stderr"
-  "$KPOOL" "$@" >"$out" 2>"$err"
-  status=$?
-}
-
-expect_status() {
-  [ "$status" -eq "$1" ] || fail "exit status $status, expected $1; stderr: $(head -c 2000 "$err")"
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_begin "report.$1" "$1"
 
 # 1000 tasks on 2 workers; segv_one_percent crashes tasks 42, 142, ..., 942.
 crash_job() {
@@ -258,5 +241,4 @@ case_browser() {
   [ "$(grep -o '<tr class="failure">' "$dom" | wc -l)" -eq 10 ] || fail "expected 10 failure rows"
 }
 
-"case_$case_name"
-exit $((failures > 0))
+e2e_run
