@@ -88,6 +88,35 @@ typedef struct kp_pool_shared {
     kp_worker_shared slots[]; /* one per worker slot */
 } kp_pool_shared;
 
+/* Takes the next range from the shared cursor with one compare-and-swap:
+ * the claim size (fixed chunk, or guided) times `scale` (a relay claims for
+ * a whole rank), at most `budget` tasks, never past the window. Returns its
+ * size, 0 when there is nothing to take or the run stops. */
+static inline uint64_t kp_wire_claim(kp_pool_shared *sh, uint64_t scale, uint64_t budget,
+                                     uint64_t *start)
+{
+    uint64_t cur = atomic_load_explicit(&sh->cursor, memory_order_relaxed);
+    for (;;) {
+        if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
+            return 0;
+        uint64_t end = atomic_load_explicit(&sh->window_end, memory_order_acquire);
+        if (end > sh->total)
+            end = sh->total;
+        if (cur >= end)
+            return 0;
+        uint64_t n = sh->chunk ? sh->chunk : kp_guided_claim(sh->total - cur, sh->workers);
+        n *= scale;
+        if (n > end - cur)
+            n = end - cur;
+        if (n > budget)
+            n = budget;
+        if (atomic_compare_exchange_weak(&sh->cursor, &cur, cur + n)) {
+            *start = cur;
+            return n;
+        }
+    }
+}
+
 /* What a forked worker needs. */
 typedef struct kp_worker_args {
     int slot;

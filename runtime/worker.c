@@ -203,31 +203,6 @@ static bool read_chunk(int fd, kp_wire_chunk *c)
     return true;
 }
 
-/* Takes the next range from the shared cursor: at most `budget` tasks and
- * never past the window. Returns its size, 0 when there is nothing to take. */
-static uint64_t claim(kp_pool_shared *sh, uint64_t budget, uint64_t *start)
-{
-    uint64_t cur = atomic_load_explicit(&sh->cursor, memory_order_relaxed);
-    for (;;) {
-        if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
-            return 0;
-        uint64_t end = atomic_load_explicit(&sh->window_end, memory_order_acquire);
-        if (end > sh->total)
-            end = sh->total;
-        if (cur >= end)
-            return 0;
-        uint64_t n = sh->chunk ? sh->chunk : kp_guided_claim(sh->total - cur, sh->workers);
-        if (n > end - cur)
-            n = end - cur;
-        if (n > budget)
-            n = budget;
-        if (atomic_compare_exchange_weak(&sh->cursor, &cur, cur + n)) {
-            *start = cur;
-            return n;
-        }
-    }
-}
-
 /* Runs tasks start..start+count-1; returns how many ran. */
 static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_t start,
                           uint64_t count, uint32_t attempt)
@@ -344,7 +319,7 @@ _Noreturn void kp_worker_main(const kp_worker_args *a)
             budget -= run_range(a, me, chunk.start, chunk.count, chunk.attempt);
         } else {
             uint64_t start, n;
-            while (budget && (n = claim(sh, budget, &start)) > 0)
+            while (budget && (n = kp_wire_claim(sh, 1, budget, &start)) > 0)
                 budget -= run_range(a, me, start, n, 1);
         }
         if (!budget)

@@ -78,31 +78,6 @@ static void send_chunk(relay *r, uint32_t kind, uint64_t start, uint64_t count)
         fatal(r, RANK_LOST);
 }
 
-/* Takes the next range from the shared cursor, as a worker does
- * (worker.c), sized for the other rank's whole pool. */
-static uint64_t claim(relay *r, uint64_t *start)
-{
-    kp_pool_shared *sh = r->sh;
-    uint64_t cur = atomic_load_explicit(&sh->cursor, memory_order_relaxed);
-    for (;;) {
-        if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
-            return 0;
-        uint64_t end = atomic_load_explicit(&sh->window_end, memory_order_acquire);
-        if (end > sh->total)
-            end = sh->total;
-        if (cur >= end)
-            return 0;
-        uint64_t n = sh->chunk ? sh->chunk : kp_guided_claim(sh->total - cur, sh->workers);
-        n *= r->per_claim;
-        if (n > end - cur)
-            n = end - cur;
-        if (atomic_compare_exchange_weak(&sh->cursor, &cur, cur + n)) {
-            *start = cur;
-            return n;
-        }
-    }
-}
-
 /* Keeps two claims' worth of tasks at the other rank while there are any. */
 static void keep_fed(relay *r)
 {
@@ -113,7 +88,7 @@ static void keep_fed(relay *r)
     while (r->claiming && !r->stop_sent) {
         if (r->in_flight > r->last_claim)
             break;
-        uint64_t start, n = claim(r, &start);
+        uint64_t start, n = kp_wire_claim(r->sh, r->per_claim, UINT64_MAX, &start);
         if (!n) {
             r->claiming = false;
             r->want_idle = true;
