@@ -445,6 +445,9 @@ static int spawn(pool *p, int i)
             close_fd(&p->w[k].task_fd);
             close_fd(&p->w[k].result_fd);
         }
+        for (int k = 0; p->cfg->remote_fds && k < p->cfg->remotes; k++)
+            if (k != i - p->lw && p->cfg->remote_fds[k] >= 0)
+                close(p->cfg->remote_fds[k]);
         close(tp[1]);
         close(rp[0]);
         kp_worker_args a = {.slot = i,
@@ -460,6 +463,10 @@ static int spawn(pool *p, int i)
     }
     close(tp[0]);
     close(rp[1]);
+    if (is_remote(p, i) && p->cfg->remote_fds && p->cfg->remote_fds[i - p->lw] >= 0) {
+        close(p->cfg->remote_fds[i - p->lw]);
+        p->cfg->remote_fds[i - p->lw] = -1;
+    }
     fcntl(rp[0], F_SETFL, O_NONBLOCK);
     /* A worker must not wait for the coordinator to read: give its results
      * room for a whole batch (best effort; the default is 64 KiB). */
@@ -585,7 +592,7 @@ static void reap(pool *p, int i)
          * the journal lets --resume run them. */
         bool clean = WIFEXITED(status) &&
                      (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == KP_WORKER_EXIT_TERMINATED);
-        if (!clean && !p->rc)
+        if (!clean && w->term == TERM_NONE && !p->rc)
             fail_run(p, kp_err_set(p->err, KPOOL_ESYS,
                                    "the relay to MPI rank %d died (%s): the tasks it held did "
                                    "not come back",
@@ -779,7 +786,9 @@ static void terminate_worker(pool *p, int i, enum term_reason why)
     if (!w->pid || w->kill_at_ns)
         return;
     w->term = why;
-    w->kill_at_ns = kp_now_ns() + KP_TERM_GRACE_NS;
+    /* A remote slot waits for its rank's workers, which get their own grace
+     * there, and for the trip back. */
+    w->kill_at_ns = kp_now_ns() + (is_remote(p, i) ? 5 : 1) * KP_TERM_GRACE_NS;
     kill(w->pid, SIGTERM);
 }
 
@@ -1176,7 +1185,8 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     p.window = 65536 + 4 * (uint64_t)(cfg->chunksize ? cfg->chunksize : 8192) * (uint64_t)p.nw;
     p.shared->total = total;
     p.shared->chunk = cfg->chunksize;
-    p.shared->workers = (uint32_t)p.nw;
+    /* Guided claims are sized for every worker of every rank. */
+    p.shared->workers = (uint32_t)(p.lw + cfg->remote_workers);
     p.shared->track_time = cfg->task_timeout > 0;
     atomic_store(&p.shared->window_end, cfg->completion_order ? UINT64_MAX : p.window);
     if (cfg->feed)

@@ -49,7 +49,12 @@ typedef struct kp_pool_config {
      * other rank's pool does), are never replaced, and only take fresh
      * claims, so every rank sees its ranges in increasing order. */
     int remotes;
-    int remote_workers; /* the other ranks' workers, for the summary */
+    int remote_workers; /* the other ranks' workers: claims are sized for all of them */
+    /* remote_fds[k]: remote slot k's socket. The pool hands each to its
+     * slot's process alone: it is closed in every other child, and in the
+     * pool's process once that slot is forked (set to -1), so that the far
+     * end sees the slot's death. */
+    int *remote_fds;
     void (*remote_main)(const struct kp_worker_args *a, int remote, void *user);
     void *remote_user;
     /* backend = mpi, ranks > 0: the tasks to run come from `feed` (ranges in

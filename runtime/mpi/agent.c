@@ -112,6 +112,19 @@ static void sleep_or_poll(struct pollfd *fds, int n, int64_t *last_busy_ns, bool
 
 /* ---- rank 0 ------------------------------------------------------------ */
 
+/* Rank r's relay is gone (it died, or rank 0's pool stopped): nothing will
+ * take rank r's results, so stop that rank's workers. */
+static void drop_relay(int *socks, const bool *done, int r, bool mpi_ok)
+{
+    if (socks[r] < 0)
+        return;
+    close(socks[r]);
+    socks[r] = -1;
+    kp_msg_chunk c = {.h.type = KP_MSG_CHUNK, .kind = KP_CHUNK_STOP_NOW};
+    if (!done[r] && mpi_ok)
+        MPI_Send(&c, sizeof c, MPI_BYTE, r, TAG, MPI_COMM_WORLD);
+}
+
 static int rank0_relay(int ctl, int size, int *socks)
 {
     unsigned char *pkt = malloc(KP_MSG_MAX);
@@ -167,10 +180,8 @@ static int rank0_relay(int ctl, int size, int *socks)
                     done[src] = true;
                     left--;
                 }
-                if (socks[src] >= 0 && kp_msg_send(socks[src], buf, (size_t)len, NULL, 0) < 0) {
-                    close(socks[src]);
-                    socks[src] = -1;
-                }
+                if (socks[src] >= 0 && kp_msg_send(socks[src], buf, (size_t)len, NULL, 0) < 0)
+                    drop_relay(socks, done, src, mpi_ok);
             }
             if (buf != pkt)
                 free(buf);
@@ -213,12 +224,10 @@ static int rank0_relay(int ctl, int size, int *socks)
                 continue;
             last_busy_ns = mono_ns();
             if (got <= 0) {
-                if (r == 0) {
+                if (r == 0)
                     status = wait_pool();
-                } else {
-                    close(socks[r]);
-                    socks[r] = -1;
-                }
+                else
+                    drop_relay(socks, done, r, mpi_ok);
                 continue;
             }
             /* Rank 0's pool sends nothing more after START; a relay sends
@@ -249,7 +258,7 @@ static int rank_relay(int ctl)
         kill(pool_pid, SIGTERM);
         return wait_pool();
     }
-    bool exit_sent = false, mpi_ok = true;
+    bool exit_sent = false, mpi_ok = true, stopped = false;
     int status = -1;
     int64_t last_busy_ns = mono_ns();
     while (status < 0) {
@@ -267,16 +276,21 @@ static int rank_relay(int ctl)
             }
             int len = 0;
             MPI_Get_count(&st, MPI_BYTE, &len);
-            if (len > KP_MSG_MAX || MPI_Recv(pkt, len, MPI_BYTE, 0, TAG, MPI_COMM_WORLD,
-                                             MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+            rc = len > KP_MSG_MAX
+                     ? MPI_ERR_TRUNCATE
+                     : MPI_Recv(pkt, len, MPI_BYTE, 0, TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (rc != MPI_SUCCESS) {
+                mpi_failed(rc, "receiving tasks");
                 mpi_ok = false;
                 break;
             }
             kp_msg_send(ctl, pkt, (size_t)len, NULL, 0); /* fails only if the pool is gone */
             busy = true;
         }
-        if (!mpi_ok)
-            kill(pool_pid, SIGTERM); /* rank 0 is unreachable: stop */
+        if (!mpi_ok && !stopped) {
+            stopped = true;
+            kill(pool_pid, SIGTERM); /* rank 0 is unreachable: stop, once */
+        }
         struct pollfd fd = {.fd = ctl, .events = POLLIN};
         sleep_or_poll(&fd, 1, &last_busy_ns, busy);
         if (!fd.revents)
@@ -455,10 +469,20 @@ __attribute__((visibility("default"))) int kpool_mpi_agent(int ctl, int pid,
 
     /* 3. Start, and relay until the run is over. */
     int status;
-    if (share_start(rank, ctl, pkt, ok) && ok)
+    bool run = share_start(rank, ctl, pkt, ok);
+    if (run && ok) {
         status = rank == 0 ? rank0_relay(ctl, size, socks) : rank_relay(ctl);
-    else
+    } else {
+        if (run && rank != 0) {
+            /* Rank 0's relay waits for this rank: say it cannot run. */
+            kp_msg_exit ex = {.h.type = KP_MSG_EXIT, .status = 3, .failed = 1};
+            snprintf(ex.text, sizeof ex.text, "could not set up its pool process");
+            MPI_Send(&ex, sizeof ex, MPI_BYTE, 0, TAG, MPI_COMM_WORLD);
+        }
+        /* The pool process may be waiting for START or the task list. */
+        shutdown(ctl, SHUT_RDWR);
         status = wait_pool();
+    }
     res->exit_status = status;
     /* hydra (mpiexec) and srun stop every rank with SIGTERM when one rank
      * dies: say what that means for the run. */

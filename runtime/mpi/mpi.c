@@ -67,6 +67,7 @@ static int rank0_start(void *user, kp_pool_config *cfg, const size_t *left, size
         cfg->remote_workers += r->workers[k];
     cfg->remote_main = kp_mpi_relay_main;
     cfg->remote_user = r;
+    cfg->remote_fds = r->fds + 1;
     r->all_workers = cfg->workers + cfg->remote_workers;
     r->started = true;
     if (send_start(r->ctl, left, nleft, 1) < 0)
@@ -127,8 +128,15 @@ static int remote_flush(void *user, kp_err *err)
     (void)err;
     remote *rm = user;
     if (rm->len > sizeof(kp_msg_head) && !rm->lost &&
-        kp_msg_send(rm->ctl, rm->buf, rm->len, NULL, 0) < 0)
-        rm->lost = true; /* rank 0 is gone; the feed says so next */
+        kp_msg_send(rm->ctl, rm->buf, rm->len, NULL, 0) < 0) {
+        /* Results that cannot go to rank 0 must not be run for nothing:
+         * say why and stop as if interrupted (EPIPE: the agent is gone). */
+        rm->lost = true;
+        if (errno != EPIPE)
+            fprintf(stderr, "kpool: cannot pass results to this rank's agent: %s\n",
+                    strerror(errno));
+        raise(SIGTERM);
+    }
     rm->len = sizeof(kp_msg_head);
     return 0;
 }
@@ -239,7 +247,8 @@ static int run_remote(kpool_job_t *job, int ctl)
     ctx->index_map = NULL;
     kp_msg_exit ex = {.h.type = KP_MSG_EXIT,
                       .status = kpool_job_exit_code(job, rc),
-                      .failed = err.code != 0 && rc != KPOOL_EINTR};
+                      .failed = err.code != 0 && rc != KPOOL_EINTR,
+                      .interrupted = stats.interrupted_by != 0};
     snprintf(ex.text, sizeof ex.text, "%s", err.msg);
     if (!rm.lost)
         kp_msg_send(ctl, &ex, sizeof ex, NULL, 0);

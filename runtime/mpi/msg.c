@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define KP_MSG_MAX_FDS 250 /* below the kernel's SCM_MAX_FD (253) */
 
@@ -63,6 +64,8 @@ ssize_t kp_msg_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int nonb
                 memcpy(&d, CMSG_DATA(c) + sizeof(int) * (size_t)j, sizeof d);
                 if (got < *nfds)
                     fds[got++] = d;
+                else
+                    close(d); /* more than asked for: not ours to keep */
             }
         }
         *nfds = got;

@@ -38,8 +38,8 @@ enum {
     KP_MSG_EXIT,
 };
 
-/* The largest packet: RESULTS are cut to fit (a huge string result travels
- * as one packet of its own size). */
+/* The largest packet: RESULTS are cut to fit; a task whose string result
+ * alone does not fit fails with a message saying so. */
 #define KP_MSG_MAX       (128 * 1024)
 #define KP_MSG_TEXT      1024
 #define KP_MPI_MAX_RANKS 4096
@@ -92,8 +92,10 @@ typedef struct kp_msg_chunk {
 
 typedef struct kp_msg_exit {
     kp_msg_head h;
-    int32_t status; /* the rank's pool process's exit status */
-    int32_t failed; /* its run failed (text says why): not one of the ordinary ends */
+    int32_t status;      /* the rank's pool process's exit status */
+    int32_t failed;      /* its run failed (text says why): not one of the ordinary ends */
+    int32_t interrupted; /* it was stopped by SIGINT/SIGTERM of its own */
+    int32_t pad;
     char text[KP_MSG_TEXT];
 } kp_msg_exit;
 

@@ -143,10 +143,8 @@ void kp_mpi_relay_main(const kp_worker_args *a, int remote, void *user)
         _exit(3);
     kp_relay_ctx *ctx = user;
     relay r = {.a = a, .sh = a->shared, .rank = remote + 1, .fd = ctx->fds[remote + 1]};
-    /* Keep only this rank's socket. */
-    for (int k = 1; k < ctx->size; k++)
-        if (k != r.rank)
-            close(ctx->fds[k]);
+    /* The pool closed the other ranks' sockets in this process (pool.h,
+     * remote_fds); the agent's socket is the pool process's alone. */
     close(ctx->ctl);
     int32_t w = ctx->workers[r.rank];
     r.per_claim = w > 0 ? (uint64_t)w : 1;
@@ -222,6 +220,11 @@ void kp_mpi_relay_main(const kp_worker_args *a, int remote, void *user)
                 const kp_msg_exit *ex = (const kp_msg_exit *)pkt;
                 if (ex->failed)
                     fatal(&r, ex->text);
+                /* Interrupted there (mpiexec passes Ctrl-C to every rank):
+                 * an end like ours after SIGTERM; rank 0's pool hands what
+                 * that rank held to the others or stops too. */
+                if (ex->interrupted)
+                    _exit(KP_WORKER_EXIT_TERMINATED);
                 if (!r.end_sent && !r.stop_sent)
                     fatal(&r, "its pool ended before the run did");
                 _exit(got_term ? KP_WORKER_EXIT_TERMINATED : 0);

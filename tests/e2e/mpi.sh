@@ -202,6 +202,35 @@ case_rank_lost() {
     END { exit bad }' "$T/lost.csv" || fail "lines are not tasks 0..399 in order"
 }
 
+# A relay of rank 0 dies (killed): the run stops with a message naming its
+# rank instead of hanging, and the journal keeps what finished.
+case_relay_killed() {
+  local j agent="" pool="" relay=""
+  j=$(job relay worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/relay.csv")
+  "$MPIEXEC" -n 3 "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
+  local launcher=$! tries=0
+  while [ -z "$relay" ] && [ "$tries" -lt 150 ]; do
+    tries=$((tries + 1))
+    sleep 0.1
+    [ "$(stat -c %s "$T/relay.csv.journal" 2>/dev/null || echo 0)" -gt 512 ] || continue
+    for p in $(pgrep -f "$KPOOL run $j"); do
+      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx PMI_RANK=0 &&
+        [ "$(ps -o comm= "$(ps -o ppid= "$p" | tr -d ' ')")" = hydra_pmi_proxy ]; then
+        agent=$p
+      fi
+    done
+    [ -n "$agent" ] && pool=$(pgrep -P "$agent" | head -1)
+    # Rank 0's pool forks its worker first, then the relays of ranks 1, 2.
+    [ -n "$pool" ] && relay=$(pgrep -P "$pool" | sort -n | sed -n 3p)
+  done
+  [ -n "$relay" ] || fail "cannot find rank 0's relay of rank 2"
+  [ -n "$relay" ] && kill -9 "$relay"
+  wait "$launcher"
+  grep -qF "the relay to MPI rank 2 died (SIGKILL)" "$T/first.err" ||
+    fail "no message about the relay: $(head -c 2000 "$T/first.err")"
+  [ -s "$T/relay.csv.journal" ] || fail "no journal after the relay died"
+}
+
 # A job error is printed once (by rank 0), and nothing runs.
 case_job_error_once() {
   local j
