@@ -404,6 +404,7 @@ __attribute__((visibility("default"))) int kpool_mpi_agent(int ctl, int pid,
         snprintf(res->text, sizeof res->text,
                  size > KP_MPI_MAX_RANKS ? "backend = mpi: more than 4096 ranks" : "out of memory");
     }
+    int cannot = verdict[0] >= 0; /* this rank cannot go on, whatever rank 0 says */
     MPI_Gather(&hello, sizeof hello, MPI_BYTE, all, sizeof hello, MPI_BYTE, 0, MPI_COMM_WORLD);
     if (rank == 0 && all) {
         for (int r = 0; r < size && verdict[0] < 0; r++) {
@@ -422,11 +423,21 @@ __attribute__((visibility("default"))) int kpool_mpi_agent(int ctl, int pid,
                          "identical copies at the same paths)",
                          r, what);
             }
-            setup->workers[r] = all[r].workers;
+            if (setup)
+                setup->workers[r] = all[r].workers;
         }
     }
     MPI_Bcast(verdict, 2, MPI_INT, 0, MPI_COMM_WORLD);
-    MPI_Bcast(setup->workers, size, MPI_INT32_T, 0, MPI_COMM_WORLD);
+    int any_cannot = 0;
+    MPI_Allreduce(&cannot, &any_cannot, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (any_cannot && verdict[0] < 0) {
+        verdict[0] = 3;
+        if (rank == 0)
+            snprintf(res->text, sizeof res->text,
+                     "an MPI rank ran out of memory while setting up; nothing ran");
+    }
+    if (verdict[0] < 0)
+        MPI_Bcast(setup->workers, size, MPI_INT32_T, 0, MPI_COMM_WORLD);
     if (verdict[0] >= 0) {
         kp_msg_setup abort_msg = {.h.type = KP_MSG_ABORT, .exit_status = verdict[0]};
         kp_msg_send(ctl, &abort_msg, sizeof abort_msg, NULL, 0);
