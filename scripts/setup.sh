@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# mpich: backend = mpi and its tests; chromium, tmux: the report's browser
-# test and the progress bar's terminal test; groff-base: the man pages' test.
+# mpich: backend = mpi and its tests; chromium (with a font: recommended
+# packages are not installed), tmux: the report's browser test and the
+# progress bar's terminal test; groff-base: the man pages' test.
 packages=(gcc make cmake pkg-config libffi-dev libinih-dev libcmocka-dev libjansson-dev valgrind
-          clang libclang-rt-dev mpich libmpich-dev chromium tmux groff-base)
+          clang libclang-rt-dev mpich libmpich-dev chromium fonts-liberation tmux groff-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
