@@ -290,22 +290,7 @@ case_on_error_soon_percent() {
 case_on_error_now() {
   # now,fail=1: the first failure also stops the running 30 s tasks.
   local j
-  j=$(job halt_now <<EOF
-[job]
-plugin = $TP/libtestkernels.so
-kernel = sleep_for
-mode = map
-args = \$1
-[input]
-path = secs.csv
-[pool]
-workers = 2
-chunksize = 1
-on_error = now,fail=1
-[output]
-format = jsonl
-EOF
-)
+  j=$(sleep_job halt_now "chunksize = 1" "on_error = now,fail=1" "[output]" "format = jsonl")
   printf '30\nabc\n30\n30\n' >"$T/secs.csv"
   kp run "$j"
   expect_status 1
@@ -317,21 +302,7 @@ EOF
 
 case_timeout() {
   local j
-  j=$(job sleepy <<EOF
-[job]
-plugin = $TP/libtestkernels.so
-kernel = sleep_for
-mode = map
-args = \$1
-[input]
-path = secs.csv
-[pool]
-task_timeout = 0.5
-workers = 2
-[output]
-format = jsonl
-EOF
-)
+  j=$(sleep_job sleepy "task_timeout = 0.5" "[output]" "format = jsonl")
   printf '0.01\n30\n0.02\n0.03\n' >"$T/secs.csv"
   kp run "$j"
   expect_status 1
@@ -771,19 +742,7 @@ case_usage_errors() {
 
 case_sigint() {
   local j
-  j=$(job sleepy <<EOF
-[job]
-plugin = $TP/libtestkernels.so
-kernel = sleep_for
-mode = map
-args = \$1
-[input]
-path = secs.csv
-[pool]
-workers = 2
-chunksize = 1
-EOF
-)
+  j=$(sleep_job sleepy "chunksize = 1")
   for ((i = 0; i < 400; i++)); do echo 0.05; done >"$T/secs.csv"
   "$KPOOL" run "$j" -o "$T/out.csv" 2>"$T/stderr" &
   local pid=$!
@@ -806,18 +765,7 @@ EOF
 
 sleepy_job() { # a job of 400 tasks of 0.05 s each, 2 workers
   for ((i = 0; i < 400; i++)); do echo 0.05; done >"$T/secs.csv"
-  job sleepy <<EOF
-[job]
-plugin = $TP/libtestkernels.so
-kernel = sleep_for
-mode = map
-args = \$1
-[input]
-path = secs.csv
-[pool]
-workers = 2
-chunksize = 1
-EOF
+  sleep_job sleepy "chunksize = 1"
 }
 
 # pids of the workers of coordinator $1
@@ -883,18 +831,7 @@ case_kill9_coordinator() {
 
 resume_job() { # 200 tasks of 10-90 ms, 2 workers, chunksize 1
   for ((i = 0; i < 200; i++)); do echo "0.0$((i % 9 + 1))"; done >"$T/secs.csv"
-  job resumable <<EOF
-[job]
-plugin = $TP/libtestkernels.so
-kernel = sleep_for
-mode = map
-args = \$1
-[input]
-path = secs.csv
-[pool]
-workers = 2
-chunksize = 1
-EOF
+  sleep_job resumable "chunksize = 1"
 }
 
 # interrupt SIGNAL JOB OUT [ARGS...]: starts a run, sends SIGNAL after 1 s.

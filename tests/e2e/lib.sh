@@ -41,6 +41,28 @@ expect_same() { # FILE EXPECTED
   cmp -s "$1" "$2" || fail "$1 differs from $2: $(diff "$1" "$2" | head -10)"
 }
 
+# sleep_job NAME [LINE...]: writes $T/NAME.ini, a job of the test kernel
+# sleep_for over $T/secs.csv (one duration per line; the caller writes it)
+# on 2 workers, the LINEs added after `workers = 2` (more [pool] keys, then
+# any other section), and prints its path.
+sleep_job() {
+  local name=$1
+  shift
+  cat >"$T/$name.ini" <<EOF
+[job]
+plugin = $TP/libtestkernels.so
+kernel = sleep_for
+mode = map
+args = \$1
+[input]
+path = secs.csv
+[pool]
+workers = 2
+$(printf '%s\n' "$@")
+EOF
+  echo "$T/$name.ini"
+}
+
 e2e_run() {
   if ! declare -F "case_$case_name" >/dev/null; then
     echo "no such case: $case_name" >&2

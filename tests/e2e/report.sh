@@ -93,18 +93,7 @@ EOF
 }
 
 case_trace_timeout() {
-  cat >"$T/slow.ini" <<EOF
-[job]
-plugin = $TP/libtestkernels.so
-kernel = sleep_for
-mode = map
-args = \$1
-[input]
-path = secs.csv
-[pool]
-workers = 2
-task_timeout = 0.3
-EOF
+  sleep_job slow "task_timeout = 0.3" >/dev/null
   printf '%s\n' 0.01 5 0.01 0.01 >"$T/secs.csv"
   kp run "$T/slow.ini" -o "$T/out.csv" --trace "$T/trace.jsonl"
   expect_status 1
@@ -122,18 +111,7 @@ EOF
 }
 
 case_trace_sigint() {
-  cat >"$T/sleepy.ini" <<EOF
-[job]
-plugin = $TP/libtestkernels.so
-kernel = sleep_for
-mode = map
-args = \$1
-[input]
-path = secs.csv
-[pool]
-workers = 2
-chunksize = 1
-EOF
+  sleep_job sleepy "chunksize = 1" >/dev/null
   for ((i = 0; i < 400; i++)); do echo 0.05; done >"$T/secs.csv"
   "$KPOOL" run "$T/sleepy.ini" -o "$T/out.csv" --trace "$T/trace.jsonl" \
     --report "$T/report.html" 2>"$T/stderr" &
