@@ -236,6 +236,19 @@ static bool parse_line(const char *line, rec *r, char **message)
     return true;
 }
 
+/* Returns arr with room for one more element (n used, *cap allocated),
+ * grown if need be; NULL when memory runs out (arr is then untouched). */
+static void *room_for_one(void *arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return arr;
+    size_t c = *cap ? *cap * 2 : first;
+    void *a = realloc(arr, c * size);
+    if (a)
+        *cap = c;
+    return a;
+}
+
 static int add_line(trace_data *d, const char *line)
 {
     rec r;
@@ -244,16 +257,12 @@ static int add_line(trace_data *d, const char *line)
         d->skipped++;
         return 0;
     }
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 4096;
-        rec *recs = realloc(d->recs, cap * sizeof *recs);
-        if (!recs) {
-            free(message);
-            return KPOOL_ENOMEM;
-        }
-        d->recs = recs;
-        d->cap = cap;
+    rec *recs = room_for_one(d->recs, &d->cap, d->n, sizeof *recs, 4096);
+    if (!recs) {
+        free(message);
+        return KPOOL_ENOMEM;
     }
+    d->recs = recs;
     d->recs[d->n++] = r;
     if (r.outcome == 0) {
         free(message);
@@ -264,16 +273,12 @@ static int add_line(trace_data *d, const char *line)
         free(message);
         return 0;
     }
-    if (d->nfails == d->fails_cap) {
-        size_t cap = d->fails_cap ? d->fails_cap * 2 : 64;
-        failure *f = realloc(d->fails, cap * sizeof *f);
-        if (!f) {
-            free(message);
-            return KPOOL_ENOMEM;
-        }
-        d->fails = f;
-        d->fails_cap = cap;
+    failure *fails = room_for_one(d->fails, &d->fails_cap, d->nfails, sizeof *fails, 64);
+    if (!fails) {
+        free(message);
+        return KPOOL_ENOMEM;
     }
+    d->fails = fails;
     d->fails[d->nfails++] = (failure){.task = r.task,
                                       .attempt = r.attempt,
                                       .worker = r.worker,
