@@ -54,10 +54,21 @@ typedef struct gap {
     uint64_t start, end;
 } gap;
 
-typedef struct slot {
-    bool ready;
-    kp_outcome o;
-} slot;
+/* Input order: an outcome waiting for its turn. Nearly all are plain
+ * successes (ok, first attempt, no text): those keep only their 8-byte value
+ * and, in `wait_kind`, their type, so the ring costs 9 bytes a task - a full
+ * window of 131072 waiting tasks touches 1.2 MB, where whole kp_outcomes
+ * touched 9 MB, page-faulted in afresh by every run. Any other outcome is
+ * copied to the heap with its texts. */
+typedef union waiting {
+    unsigned char value[8]; /* kp_outcome.value's bytes */
+    kp_outcome *heap;
+} waiting;
+
+enum { WAIT_NONE = 0, WAIT_HEAP = 0xff }; /* else: 1 + the value's kp_type */
+
+_Static_assert(sizeof(((kp_outcome *)0)->value) == 8, "a plain value fits a waiting slot");
+_Static_assert(KP_T_COUNT_ < WAIT_HEAP - 1, "a type fits a wait_kind byte");
 
 typedef struct pool {
     const kp_pool_config *cfg;
@@ -84,7 +95,8 @@ typedef struct pool {
     unsigned char *final;
     uint64_t final_cap; /* bits; a power of two, a multiple of 8 */
     size_t nfinal;
-    slot *ring; /* input order: outcomes waiting for their turn */
+    waiting *ring;            /* input order: outcomes waiting for their turn, */
+    unsigned char *wait_kind; /* and what each slot holds (WAIT_*) */
     size_t ring_cap;
     uint64_t next_emit;
     bool stopping;
@@ -225,12 +237,24 @@ static void emit(pool *p, const kp_outcome *o)
 static void drain_ring(pool *p)
 {
     while (p->ring_cap && p->next_emit < p->total) {
-        slot *s = &p->ring[p->next_emit % p->ring_cap];
-        if (!s->ready)
+        size_t k = p->next_emit % p->ring_cap;
+        unsigned char kind = p->wait_kind[k];
+        if (kind == WAIT_NONE)
             break;
-        emit(p, &s->o);
-        free_outcome_text(&s->o);
-        s->ready = false;
+        if (kind == WAIT_HEAP) {
+            kp_outcome *o = p->ring[k].heap;
+            emit(p, o);
+            free_outcome_text(o);
+            free(o);
+        } else {
+            kp_outcome o = {.index = p->next_emit,
+                            .kind = KP_TASK_OK,
+                            .type = (kp_type)(kind - 1),
+                            .attempts = 1};
+            memcpy(&o.value, p->ring[k].value, sizeof o.value);
+            emit(p, &o);
+        }
+        p->wait_kind[k] = WAIT_NONE;
         p->next_emit++;
     }
 }
@@ -242,18 +266,54 @@ static int grow_ring(pool *p, uint64_t index)
         cap *= 2;
     if (cap == p->ring_cap)
         return 0;
-    slot *ring = calloc(cap, sizeof *ring);
-    if (!ring)
+    waiting *ring = malloc(cap * sizeof *ring);
+    unsigned char *kind = calloc(cap, 1);
+    if (!ring || !kind) {
+        free(ring);
+        free(kind);
         return KPOOL_ENOMEM;
+    }
     for (size_t k = 0; k < p->ring_cap; k++) {
         uint64_t i = p->next_emit + k;
-        slot *old = &p->ring[i % p->ring_cap];
-        if (old->ready)
-            ring[i % cap] = *old;
+        size_t from = i % p->ring_cap, to = i % cap;
+        if (p->wait_kind[from] != WAIT_NONE) {
+            ring[to] = p->ring[from];
+            kind[to] = p->wait_kind[from];
+        }
     }
     free(p->ring);
+    free(p->wait_kind);
     p->ring = ring;
+    p->wait_kind = kind;
     p->ring_cap = cap;
+    return 0;
+}
+
+/* Puts an outcome in the ring to wait for its turn. */
+static int wait_turn(pool *p, const kp_outcome *o)
+{
+    if (o->index - p->next_emit >= p->ring_cap && grow_ring(p, o->index) < 0)
+        return KPOOL_ENOMEM;
+    size_t k = o->index % p->ring_cap;
+    if (o->kind == KP_TASK_OK && o->attempts == 1 && !o->str && !o->message && !o->signal &&
+        o->type < KP_T_COUNT_) {
+        memcpy(p->ring[k].value, &o->value, sizeof o->value);
+        p->wait_kind[k] = (unsigned char)(1 + o->type);
+        return 0;
+    }
+    kp_outcome *copy = malloc(sizeof *copy);
+    if (!copy)
+        return KPOOL_ENOMEM;
+    *copy = *o;
+    copy->message = dup_text(o->message);
+    copy->str = dup_text(o->str);
+    if ((o->message && !copy->message) || (o->str && !copy->str)) {
+        free_outcome_text(copy);
+        free(copy);
+        return KPOOL_ENOMEM;
+    }
+    p->ring[k].heap = copy;
+    p->wait_kind[k] = WAIT_HEAP;
     return 0;
 }
 
@@ -314,16 +374,11 @@ static void finish(pool *p, const kp_outcome *o)
         drain_ring(p);
         return;
     }
-    if (o->index - p->next_emit >= p->ring_cap && grow_ring(p, o->index) < 0) {
+    if (wait_turn(p, o) < 0) {
         kp_err_set(p->err, KPOOL_ENOMEM, "out of memory holding results for input order");
         fail_run(p, KPOOL_ENOMEM);
         return;
     }
-    slot *s = &p->ring[o->index % p->ring_cap];
-    s->o = *o;
-    s->o.message = dup_text(o->message);
-    s->o.str = dup_text(o->str);
-    s->ready = true;
     drain_ring(p);
 }
 
@@ -1237,12 +1292,14 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
         rc = KPOOL_EFAILED;
 
 out:
-    if (p.ring) {
-        for (size_t k = 0; k < p.ring_cap; k++)
-            if (p.ring[k].ready)
-                free_outcome_text(&p.ring[k].o);
-        free(p.ring);
+    for (size_t k = 0; k < p.ring_cap; k++) {
+        if (p.wait_kind[k] == WAIT_HEAP) {
+            free_outcome_text(p.ring[k].heap);
+            free(p.ring[k].heap);
+        }
     }
+    free(p.ring);
+    free(p.wait_kind);
     for (int i = 0; p.w && i < p.nw; i++)
         free(p.w[i].rbuf);
     free(p.w);
