@@ -257,6 +257,7 @@ typedef struct sink_state {
     kp_outcome *done;    /* a resumed run: the tasks its journal recorded, by index */
     size_t ndone, next_done;
     bool completion;
+    kp_type type;          /* the kernel's return type */
     bool errors_to_stderr; /* failure lines go to stderr: clear the progress line first */
     kp_progress progress;  /* draws nothing unless the run shows a bar */
     kp_trace *trace;       /* --trace / --report; NULL = off */
@@ -285,6 +286,28 @@ static int sink_emit(const kp_outcome *o, void *user, kp_err *err)
         rc = kp_journal_append(s->journal, &t, err);
     if (rc == 0)
         rc = kp_output_write(s->out, &t, err);
+    return rc;
+}
+
+static int sink_emit_run(uint64_t first, const unsigned char *values, size_t stride, size_t n,
+                         void *user, kp_err *err)
+{
+    sink_state *s = user;
+    if (s->map || s->next_done < s->ndone) {
+        /* A resumed run: task numbers are mapped, recorded results interleave. */
+        kp_outcome o = {.kind = KP_TASK_OK, .type = s->type, .attempts = 1};
+        for (size_t k = 0; k < n; k++) {
+            o.index = first + k;
+            memcpy(&o.value, values + k * stride, sizeof o.value);
+            int rc = sink_emit(&o, user, err);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    int rc = s->journal ? kp_journal_append_run(s->journal, first, values, stride, n, err) : 0;
+    if (rc == 0)
+        rc = kp_output_write_run(s->out, first, s->type, values, stride, n, err);
     return rc;
 }
 
@@ -484,7 +507,7 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
         .type = job->kernel.sig.ret,
         .total = job->total,
     };
-    sink_state s = {.completion = completion_order(job)};
+    sink_state s = {.completion = completion_order(job), .type = job->kernel.sig.ret};
     size_t *left = NULL, nleft = job->total;
     kp_tracing *tracing = NULL;
     if ((rc = open_journal(job, resume, &s, &left, &nleft)) < 0)
@@ -515,8 +538,11 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
         goto out;
     s.map = left;
     job->ctx.index_map = left;
-    kp_pool_sink sink = {
-        .emit = sink_emit, .failure = sink_failure, .flush = sink_flush, .user = &s};
+    kp_pool_sink sink = {.emit = sink_emit,
+                         .emit_run = sink_emit_run,
+                         .failure = sink_failure,
+                         .flush = sink_flush,
+                         .user = &s};
     /* The bar: on a terminal, unless the results scroll on the same one
      * (they would tear it); on anywhere with KPOOL_RUN_PROGRESS. */
     bool results_on_tty = strcmp(ocfg.path, "-") == 0 && isatty(STDOUT_FILENO);

@@ -411,6 +411,24 @@ int kp_journal_append(kp_journal *j, const kp_outcome *o, kp_err *err)
     return 0;
 }
 
+int kp_journal_append_run(kp_journal *j, uint64_t first, const unsigned char *values, size_t stride,
+                          size_t n, kp_err *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (j->len + 16 > KP_JOURNAL_BUF) {
+            int rc = flush(j, err);
+            if (rc < 0)
+                return rc;
+        }
+        /* A plain record: the index (kind KP_TASK_OK is 0) and the value. */
+        uint64_t tag = (first + k) & KP_REC_INDEX;
+        memcpy(j->buf + j->len, &tag, 8);
+        memcpy(j->buf + j->len + 8, values + k * stride, 8);
+        j->len += 16;
+    }
+    return 0;
+}
+
 int kp_journal_close(kp_journal *j, bool remove, kp_err *err)
 {
     if (!j)

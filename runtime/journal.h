@@ -47,6 +47,10 @@ int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *
 
 /* Records one finished task (not NOT_RUN ones), in a buffer. */
 int kp_journal_append(kp_journal *j, const kp_outcome *o, kp_err *err);
+/* Records n successes (ok, first attempt, no text) of the tasks first ..
+ * first + n - 1, whose values are the 8 bytes at values + k * stride. */
+int kp_journal_append_run(kp_journal *j, uint64_t first, const unsigned char *values, size_t stride,
+                          size_t n, kp_err *err);
 
 /* Writes the buffered records as one block (one write). Accepts NULL. */
 int kp_journal_flush(kp_journal *j, kp_err *err);

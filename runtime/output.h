@@ -75,6 +75,12 @@ int kp_output_open(kp_output **out, const kp_output_config *cfg, kp_err *err);
  * later call or at close. o and its strings may be freed when this returns. */
 int kp_output_write(kp_output *out, const kp_outcome *o, kp_err *err);
 
+/* The same as kp_output_write for each of n successes (ok, first attempt, no
+ * text) of the consecutive tasks first .. first + n - 1, whose values are the
+ * 8 bytes at values + k * stride (a kp_outcome.value each, of `type`). */
+int kp_output_write_run(kp_output *out, size_t first, kp_type type, const unsigned char *values,
+                        size_t stride, size_t n, kp_err *err);
+
 /* Flushes and closes, always freeing the writer; for npy checks that `total`
  * slots were written (KPOOL_EIO otherwise, the file is then incomplete).
  * Returns the first error. Accepts NULL. */

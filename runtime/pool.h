@@ -99,6 +99,13 @@ typedef struct kp_pool_sink {
      * KP_TASK_NOT_RUN (those nobody reached only with not_run_tail). A negative
      * return (e.g. the output cannot be written) stops the run with that code. */
     int (*emit)(const kp_outcome *o, void *user, kp_err *err);
+    /* A run of plain successes (ok, first attempt, no text) of the
+     * consecutive tasks first .. first + n - 1, in their turn: the 8 bytes at
+     * values + k * stride are task first + k's kp_outcome.value, of the
+     * kernel's return type. The same as n calls of emit, made cheaply; may be
+     * NULL, and then the pool calls emit. */
+    int (*emit_run)(uint64_t first, const unsigned char *values, size_t stride, size_t n,
+                    void *user, kp_err *err);
     /* A failure as soon as it is final (after its last attempt). */
     void (*failure)(const kp_outcome *o, int max_attempts, void *user);
     /* Called after each batch of outcomes (may be NULL): the moment to make

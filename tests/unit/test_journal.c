@@ -95,6 +95,44 @@ static void test_resume_reads_every_record(void **state)
     assert_int_equal(access(path, F_OK), -1);
 }
 
+static void test_resume_reads_a_run(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "run.journal");
+    kp_fingerprint big = fp;
+    big.total = 100000;
+    kp_journal *j;
+    kp_err err;
+    assert_int_equal(kp_journal_create(&j, path, &big, &err), 0);
+    /* Tasks 10 .. 40009 as one run (more than a buffer holds), then task 3. */
+    enum { N = 40000 };
+    unsigned char *values = calloc(N, 16);
+    for (size_t k = 0; k < N; k++) {
+        int64_t v = -(int64_t)k * 11;
+        memcpy(values + 16 * k, &v, 8);
+    }
+    assert_int_equal(kp_journal_append_run(j, 10, values, 16, N, &err), 0);
+    kp_outcome o = {.index = 3, .type = KP_T_I64, .attempts = 1, .value.i = 9};
+    assert_int_equal(kp_journal_append(j, &o, &err), 0);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    free(values);
+    kp_outcome *done;
+    size_t n;
+    assert_int_equal(kp_journal_resume(&j, path, &big, &done, &n, &err), 0);
+    assert_int_equal(n, N + 1);
+    assert_int_equal(done[0].index, 3);
+    assert_int_equal(done[0].value.i, 9);
+    for (size_t k = 0; k < N; k++) {
+        assert_int_equal(done[k + 1].index, 10 + k);
+        assert_int_equal(done[k + 1].kind, KP_TASK_OK);
+        assert_int_equal(done[k + 1].attempts, 1);
+        assert_int_equal(done[k + 1].value.i, -(int64_t)k * 11);
+    }
+    assert_int_equal(kp_journal_close(j, true, &err), 0);
+    kp_journal_free_outcomes(done, n);
+}
+
 static void test_resume_cuts_a_torn_block(void **state)
 {
     (void)state;
@@ -224,6 +262,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_reads_every_record),
+        cmocka_unit_test(test_resume_reads_a_run),
         cmocka_unit_test(test_resume_cuts_a_torn_block),
         cmocka_unit_test(test_resume_drops_a_corrupt_block),
         cmocka_unit_test(test_resume_refuses_what_changed),

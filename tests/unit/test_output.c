@@ -174,6 +174,79 @@ static void assert_file_text(const char *name, kp_output_format format, kp_type 
     free(text);
 }
 
+/* Writes outcomes[0..n) once with kp_output_write and once as one run with
+ * kp_output_write_run (values 16 bytes apart, as the pool passes them) and
+ * asserts the files are equal. */
+static void assert_run_same(kp_output_format format, kp_type type, bool index,
+                            const kp_outcome *outcomes, size_t n)
+{
+    size_t len_one, len_run;
+    char *one = write_file("one", format, type, index, outcomes, n, &len_one);
+    unsigned char *values = calloc(n ? n : 1, 16);
+    for (size_t i = 0; i < n; i++)
+        memcpy(values + 16 * i, &outcomes[i].value, 8);
+    const char *path = tmp_path("run");
+    kp_output_config cfg = {
+        .path = path, .format = format, .index = index, .type = type, .total = n};
+    kp_output *out;
+    kp_err err = {0};
+    assert_int_equal(kp_output_open(&out, &cfg, &err), 0);
+    assert_int_equal(kp_output_write_run(out, 0, type, values, 16, n, &err), 0);
+    assert_int_equal(kp_output_close(out, &err), 0);
+    char *run = slurp(path, &len_run);
+    assert_int_equal(len_one, len_run);
+    assert_memory_equal(one, run, len_one);
+    free(one);
+    free(run);
+    free(values);
+}
+
+static void test_write_run_same_as_one_by_one(void **state)
+{
+    (void)state;
+    /* More lines than one formatting block holds, of every length and sign. */
+    enum { N = 5000 };
+    kp_outcome *o = calloc(N, sizeof *o);
+    for (size_t i = 0; i < N; i++) {
+        int64_t v = (int64_t)(i * i * i * 2654435761u);
+        if (i % 3 == 1)
+            v = -v;
+        if (i == 17)
+            v = INT64_MIN;
+        if (i == 18)
+            v = INT64_MAX;
+        o[i] = ok_i(i, KP_T_I64, v);
+    }
+    for (int format = KP_OUT_CSV; format <= KP_OUT_JSONL; format++)
+        for (int index = 0; index < 2; index++)
+            assert_run_same((kp_output_format)format, KP_T_I64, index, o, N);
+    for (size_t i = 0; i < N; i++)
+        o[i] = ok_u(i, KP_T_U64, i == 5 ? UINT64_MAX : i * 0x9e3779b97f4a7c15u);
+    assert_run_same(KP_OUT_CSV, KP_T_U64, false, o, N);
+    for (size_t i = 0; i < N; i++)
+        o[i] = ok_i(i, KP_T_I8, (int64_t)(i % 256) - 128);
+    assert_run_same(KP_OUT_CSV, KP_T_I8, false, o, N);
+    for (size_t i = 0; i < N; i++)
+        o[i] = ok_f64(i, (double)i / 7.0);
+    assert_run_same(KP_OUT_CSV, KP_T_F64, false, o, N);
+    assert_run_same(KP_OUT_NPY, KP_T_F64, false, o, N);
+    assert_run_same(KP_OUT_CSV, KP_T_F64, false, o, 0);
+    free(o);
+}
+
+static void test_write_run_of_another_type_is_refused(void **state)
+{
+    (void)state;
+    kp_output_config cfg = {.path = tmp_path("type"), .format = KP_OUT_CSV, .type = KP_T_I64};
+    kp_output *out;
+    kp_err err = {0};
+    assert_int_equal(kp_output_open(&out, &cfg, &err), 0);
+    unsigned char v[16] = {0};
+    assert_int_equal(kp_output_write_run(out, 4, KP_T_F64, v, 16, 1, &err), KPOOL_EINVAL);
+    assert_non_null(strstr(err.msg, "task 4 returned f64, but the output holds i64"));
+    kp_output_close(out, &err);
+}
+
 /* ---- csv --------------------------------------------------------------- */
 
 static void test_csv_integers_one_line_per_task(void **state)
@@ -1353,6 +1426,8 @@ static void test_format_f32_random_bits_round_trip_shortest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_run_same_as_one_by_one),
+        cmocka_unit_test(test_write_run_of_another_type_is_refused),
         cmocka_unit_test(test_csv_integers_one_line_per_task),
         cmocka_unit_test(test_csv_unsigned_full_range),
         cmocka_unit_test(test_csv_index_prefixes_each_line),
