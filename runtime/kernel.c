@@ -31,7 +31,12 @@
  *
  * The per-call path allocates nothing but arena memory for arrays that need
  * converting: the C values, pointers and the libffi argument vector live on
- * the stack, bounded by KP_MAX_PARAMS. */
+ * the stack, bounded by KP_MAX_PARAMS.
+ *
+ * A call goes through libffi, or - for kernels whose C parameters all fit in
+ * registers on x86-64 System V - directly through a function pointer of a
+ * fixed register-only type, planned once by kp_kernel_prepare (see "the
+ * direct path" below). */
 #include "kernel.h"
 
 #include <float.h>
@@ -113,6 +118,103 @@ static size_t type_align(kp_type t)
     }
 }
 
+/* ---- the direct path ------------------------------------------------ */
+
+/* On x86-64 System V the first 6 integer-class arguments (integers, bool,
+ * pointers) travel in rdi, rsi, rdx, rcx, r8, r9 and the first 8 float or
+ * double ones in xmm0..xmm7, each sequence in parameter order whatever the
+ * other does. A function whose C parameters fit in those registers therefore
+ * receives exactly the right values when it is called through a function
+ * pointer of type direct_int_fn or direct_fp_fn below, with its integer-class
+ * values in order in the uint64_t parameters and its floating ones in order
+ * in the double ones: the registers it does not read are ignored, and no
+ * argument goes on the stack. This is the ABI fact libffi itself relies on. */
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(__ILP32__)
+#define KP_DIRECT_CALLS 1
+#else
+#define KP_DIRECT_CALLS 0
+#endif
+_Static_assert(!KP_DIRECT_CALLS || (sizeof(size_t) == 8 && sizeof(void *) == 8),
+               "the direct path loads pointers and lengths as 64-bit words");
+
+/* How a C parameter is read from its avalue slot into a 64-bit register
+ * word. Narrow integers are sign- or zero-extended from their own type,
+ * because callees built by clang rely on the caller extending them to at
+ * least 32 bits. A float is its 32 bits in the low half of its xmm register
+ * with the upper half zero: the callee reads only the low 32 bits. */
+enum direct_load {
+    LOAD_S8,
+    LOAD_S16,
+    LOAD_S32,
+    LOAD_U8, /* u8, and bool (stored as 0 or 1) */
+    LOAD_U16,
+    LOAD_U32, /* u32, and the bits of an f32 */
+    LOAD_64   /* i64, u64, pointers, size_t, the bits of an f64 */
+};
+
+static enum direct_load load_of(kp_type t)
+{
+    switch (t) {
+    case KP_T_I8:
+        return LOAD_S8;
+    case KP_T_I16:
+        return LOAD_S16;
+    case KP_T_I32:
+        return LOAD_S32;
+    case KP_T_BOOL:
+    case KP_T_U8:
+        return LOAD_U8;
+    case KP_T_U16:
+        return LOAD_U16;
+    case KP_T_U32:
+    case KP_T_F32:
+        return LOAD_U32;
+    default:
+        return LOAD_64;
+    }
+}
+
+/* Set to anything but "" or "0", KPOOL_LIBFFI_ONLY keeps every kernel on
+ * libffi (see kernel.h). */
+static bool libffi_only_requested(void)
+{
+    const char *v = getenv("KPOOL_LIBFFI_ONLY");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Decides at prepare time whether k is called directly, and where each of
+ * its C parameters goes, so that a call only loads and calls. */
+static void plan_direct(kp_kernel *k)
+{
+    k->direct = false;
+    if (!KP_DIRECT_CALLS || libffi_only_requested())
+        return;
+    size_t ints = 0, fps = 0, c = 0;
+    for (size_t i = 0; i < k->sig.nparams; i++) {
+        const kp_param *p = &k->sig.params[i];
+        if (p->is_array) {
+            /* The data pointer, then its size_t length. */
+            if (ints + 2 > KP_DIRECT_INT_REGS)
+                return;
+            k->direct_load[c] = LOAD_64;
+            k->direct_slot[c++] = (uint8_t)ints++;
+            k->direct_load[c] = LOAD_64;
+            k->direct_slot[c++] = (uint8_t)ints++;
+        } else if (kp_type_is_float(p->type)) {
+            if (fps + 1 > KP_DIRECT_FP_REGS)
+                return;
+            k->direct_load[c] = (uint8_t)load_of(p->type);
+            k->direct_slot[c++] = (uint8_t)(KP_DIRECT_INT_REGS + fps++);
+        } else {
+            if (ints + 1 > KP_DIRECT_INT_REGS)
+                return;
+            k->direct_load[c] = (uint8_t)load_of(p->type);
+            k->direct_slot[c++] = (uint8_t)ints++;
+        }
+    }
+    k->direct = true;
+}
+
 static const char *kernel_name(const kp_kernel *k)
 {
     if (k->name[0])
@@ -126,6 +228,7 @@ int kp_kernel_prepare(kp_kernel *k, kp_err *err)
     const char *name = kernel_name(k);
     char label[KP_NAME_MAX + 8];
 
+    k->direct = false; /* until plan_direct says otherwise */
     if (!k->fn)
         return kp_err_set(err, KPOOL_EINVAL, "kernel '%s' has no function to call", name);
     if (sig->nparams > KP_MAX_PARAMS)
@@ -162,7 +265,13 @@ int kp_kernel_prepare(kp_kernel *k, kp_err *err)
         return kp_err_set(err, KPOOL_ENOTSUP,
                           "kernel '%s': libffi cannot prepare the call (status %d)", name,
                           (int)status);
+    plan_direct(k);
     return 0;
+}
+
+void kp_kernel_use_libffi(kp_kernel *k)
+{
+    k->direct = false;
 }
 
 /* ---- conversion ------------------------------------------------------- */
@@ -529,24 +638,129 @@ void kp_call_args_bind(kp_call_args *a, const kp_signature *sig)
     }
 }
 
+/* Where a kernel's return value lands. libffi widens integer returns
+ * narrower than ffi_arg to a whole ffi_arg (sign- or zero-extended), so they
+ * are read back by a cast from it, which is right on either byte order;
+ * floats and doubles are stored as themselves. The direct path stores rax
+ * as the ffi_arg (the bits above the return type's width may be anything,
+ * and the casts below drop them) or xmm0 as the double, whose low 32 bits
+ * are a float return: on little-endian x86-64 they are the union's first
+ * four bytes, where f32 lies. */
+typedef union raw_return {
+    ffi_arg arg;
+    ffi_sarg sarg;
+    int64_t i64;
+    uint64_t u64;
+    double f64;
+    float f32;
+    void *ptr;
+} raw_return;
+
+#if KP_DIRECT_CALLS
+typedef uint64_t (*direct_int_fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t,
+                                  double, double, double, double, double, double, double, double);
+typedef double (*direct_fp_fn)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, double,
+                               double, double, double, double, double, double, double);
+
+/* clang 17 brought UBSan's check of function pointer types to C
+ * (-fsanitize=function, part of -fsanitize=undefined); older clang accepts
+ * the attribute as it is. gcc has no such check. */
+#if defined(__clang__)
+#define KP_NO_SANITIZE_FUNCTION __attribute__((no_sanitize("function")))
+#else
+#define KP_NO_SANITIZE_FUNCTION
+#endif
+
+/* The one place that calls a kernel through a type other than its own.
+ * ISO C leaves a call through an incompatible function pointer type
+ * undefined; on x86-64 System V it is well defined by the ABI for the
+ * register-only kernels plan_direct admits (see above), and that is all this
+ * relies on. `w` holds the integer registers, then the floating ones' bits. */
+KP_NO_SANITIZE_FUNCTION static void
+call_registers(kp_fnptr fn, bool fp_return, const uint64_t w[KP_DIRECT_REGS], raw_return *ret)
+{
+    double x[KP_DIRECT_FP_REGS];
+    memcpy(x, w + KP_DIRECT_INT_REGS, sizeof x);
+    if (fp_return) {
+        direct_fp_fn f = (direct_fp_fn)fn;
+        ret->f64 =
+            f(w[0], w[1], w[2], w[3], w[4], w[5], x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
+    } else {
+        direct_int_fn f = (direct_int_fn)fn;
+        ret->u64 =
+            f(w[0], w[1], w[2], w[3], w[4], w[5], x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
+    }
+}
+
+/* Reads one C parameter as plan_direct said: memcpy, because avalue points
+ * at kp_scalar members, pointers and size_t lengths alike. */
+static inline uint64_t load_word(uint8_t load, const void *p)
+{
+    switch (load) {
+    case LOAD_S8: {
+        int8_t v;
+        memcpy(&v, p, sizeof v);
+        return (uint64_t)(int64_t)v;
+    }
+    case LOAD_S16: {
+        int16_t v;
+        memcpy(&v, p, sizeof v);
+        return (uint64_t)(int64_t)v;
+    }
+    case LOAD_S32: {
+        int32_t v;
+        memcpy(&v, p, sizeof v);
+        return (uint64_t)(int64_t)v;
+    }
+    case LOAD_U8: {
+        uint8_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    case LOAD_U16: {
+        uint16_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    case LOAD_U32: {
+        uint32_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    }
+}
+
+static void invoke_direct(const kp_kernel *k, void **avalue, raw_return *ret)
+{
+    /* Registers the kernel does not take are passed as 0. Two memsets, not
+     * one: gcc turns a single 112-byte one into `rep stos`, whose start-up
+     * cost was half of this function's time in the seed job; these become a
+     * few vector stores. */
+    uint64_t w[KP_DIRECT_REGS];
+    memset(w, 0, KP_DIRECT_INT_REGS * sizeof w[0]);
+    memset(w + KP_DIRECT_INT_REGS, 0, KP_DIRECT_FP_REGS * sizeof w[0]);
+    for (size_t j = 0; j < k->n_cargs; j++)
+        w[k->direct_slot[j]] = load_word(k->direct_load[j], avalue[j]);
+    call_registers(k->fn, k->sig.ret == KP_T_F32 || k->sig.ret == KP_T_F64, w, ret);
+}
+#endif
+
 void kp_kernel_invoke(const kp_kernel *k, void **avalue, kp_result *out)
 {
     const kp_signature *sig = &k->sig;
-    /* libffi widens integer returns narrower than ffi_arg to a whole ffi_arg
-     * (sign- or zero-extended), so they are read back by a cast from it,
-     * which is right on either byte order; floats and doubles are stored as
-     * themselves. */
-    union {
-        ffi_arg arg;
-        ffi_sarg sarg;
-        int64_t i64;
-        uint64_t u64;
-        double f64;
-        float f32;
-        void *ptr;
-    } ret;
+    raw_return ret;
     memset(&ret, 0, sizeof ret);
-    ffi_call((ffi_cif *)&k->cif, k->fn, &ret, avalue);
+#if KP_DIRECT_CALLS
+    if (k->direct)
+        invoke_direct(k, avalue, &ret);
+    else
+#endif
+        ffi_call((ffi_cif *)&k->cif, k->fn, &ret, avalue);
 
     out->type = sig->ret;
     memset(&out->value, 0, sizeof out->value);

@@ -1,10 +1,22 @@
-/* kernel.h - calling a kernel through libffi with one argument tuple.
+/* kernel.h - calling a kernel with one argument tuple.
  *
  * A kp_kernel is prepared once per run (ffi_prep_cif) and then called once per
  * task: each tuple value is converted to its parameter's C type with range
  * checks, arrays are passed as (const T *, size_t) - by pointer into the
  * input when the element type already matches - and the return value is
- * widened from ffi_arg storage into a kp_scalar. */
+ * widened from ffi_arg storage into a kp_scalar.
+ *
+ * On x86-64 System V a kernel whose C parameters all travel in registers (at
+ * most 6 integer-class ones - integers, bool, pointers, array lengths - and
+ * at most 8 f32/f64 ones) is called directly through a C function pointer
+ * instead of ffi_call, which would classify every argument again on every
+ * call. Every other kernel, and every kernel on other targets, goes through
+ * libffi. Both paths fill kp_result the same way.
+ *
+ * KPOOL_LIBFFI_ONLY: when this environment variable is set to anything but
+ * "" or "0" at kp_kernel_prepare time, the kernel is called through libffi
+ * even when the direct path could take it (for comparing the two, e.g. in
+ * bench/). */
 #ifndef KP_KERNEL_H
 #define KP_KERNEL_H
 
@@ -14,8 +26,16 @@
 #include "value.h"
 
 #include <ffi.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 typedef void (*kp_fnptr)(void);
+
+/* The registers of the direct path: rdi, rsi, rdx, rcx, r8, r9 for
+ * integer-class C parameters and xmm0..xmm7 for floating ones. */
+#define KP_DIRECT_INT_REGS 6
+#define KP_DIRECT_FP_REGS  8
+#define KP_DIRECT_REGS     (KP_DIRECT_INT_REGS + KP_DIRECT_FP_REGS)
 
 /* A prepared kernel must not be copied or moved: its ffi_cif points at its
  * own arg_types. */
@@ -26,11 +46,23 @@ typedef struct kp_kernel {
     size_t n_cargs; /* C parameters: arrays count twice */
     ffi_cif cif;
     ffi_type *arg_types[2 * KP_MAX_PARAMS];
+    /* The direct path, planned by kp_kernel_prepare: when `direct` is true,
+     * C parameter j is read from avalue[j] as direct_load[j] says (its width
+     * and signedness) into register slot direct_slot[j] (0..5 integer
+     * registers, 6..13 floating ones). */
+    bool direct;
+    uint8_t direct_load[KP_DIRECT_REGS];
+    uint8_t direct_slot[KP_DIRECT_REGS];
 } kp_kernel;
 
-/* Fills in k->cif and k->arg_types from k->sig; k->fn and k->sig must be set.
+/* Fills in k->cif and k->arg_types from k->sig, and decides whether the
+ * kernel is called directly (k->direct); k->fn and k->sig must be set.
  * Call once per kernel, never per task. */
 int kp_kernel_prepare(kp_kernel *k, kp_err *err);
+
+/* Makes every later call of a prepared kernel go through libffi (tests and
+ * comparisons of the two paths use it). */
+void kp_kernel_use_libffi(kp_kernel *k);
 
 /* Converts `v` to parameter `i` of `sig` and stores the C value(s) in *out
  * (for an array: out[0].str is unused; the pointer goes in *data and the
@@ -62,7 +94,8 @@ void kp_call_args_bind(kp_call_args *a, const kp_signature *sig);
 
 /* Calls the kernel with C argument values already converted: avalue[j]
  * points at C parameter j (an array parameter takes two: the pointer and the
- * length). The hot path of a task; no checks. */
+ * length). The hot path of a task; no checks. Takes the direct path when
+ * k->direct, libffi otherwise. */
 void kp_kernel_invoke(const kp_kernel *k, void **avalue, kp_result *out);
 
 /* Converts `nargs` tuple values and calls the kernel. Fails with KPOOL_EINPUT

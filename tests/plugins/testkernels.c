@@ -313,6 +313,22 @@ static double mean(const double *v, size_t n)
     return n ? s / (double)n : 0;
 }
 
+/* Narrow integers between floats, in a plugin built apart from kpool: a
+ * caller that does not sign- or zero-extend them, or puts one in the wrong
+ * register, gets another sum. Every term is exact in a double. */
+static double narrow_mix(int8_t a, float b, uint8_t c, int16_t d, double e, uint16_t f, int32_t g,
+                         float h, bool i)
+{
+    return a + (double)b * 2 + c * 4.0 + d * 8.0 + e * 16 + f * 32.0 + g * 64.0 + (double)h * 128 +
+           i * 256.0;
+}
+
+/* A narrow return computed from narrow arguments. */
+static int16_t narrow_sum(int8_t a, uint8_t b, int16_t c)
+{
+    return (int16_t)(a + b + c);
+}
+
 KPOOL_PLUGIN(KPOOL_KERNEL_TYPED(crash_on_3, i64, i64), KPOOL_KERNEL_TYPED(abort_on_3, i64, i64),
              KPOOL_KERNEL_TYPED(exit_on_3, i64, i64), KPOOL_KERNEL_TYPED(fpe_on_3, i64, i64),
              KPOOL_KERNEL_TYPED(bus_on_3, i64, i64), KPOOL_KERNEL_TYPED(segv_one_percent, i64, i64),
@@ -329,4 +345,6 @@ KPOOL_PLUGIN(KPOOL_KERNEL_TYPED(crash_on_3, i64, i64), KPOOL_KERNEL_TYPED(abort_
              KPOOL_KERNEL_TYPED(f32_third, f32, f32), KPOOL_KERNEL_TYPED(is_even, bool, i64),
              KPOOL_KERNEL(i8_neg, "i8 (i8 x)"), KPOOL_KERNEL_TYPED(greet, str, str),
              KPOOL_KERNEL_TYPED(do_nothing, void, i64), KPOOL_KERNEL(mean, "f64 (f64[] values)"),
-             KPOOL_KERNEL_TYPED(mpi_rank, i64, i64), KPOOL_KERNEL_TYPED(crash_on_rank2, i64, i64), )
+             KPOOL_KERNEL_TYPED(mpi_rank, i64, i64), KPOOL_KERNEL_TYPED(crash_on_rank2, i64, i64),
+             KPOOL_KERNEL_TYPED(narrow_mix, f64, i8, f32, u8, i16, f64, u16, i32, f32, bool),
+             KPOOL_KERNEL_TYPED(narrow_sum, i16, i8, u8, i16), )

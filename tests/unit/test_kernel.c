@@ -1,14 +1,18 @@
-/* test_kernel.c - preparing kernels, converting values and calling through libffi.
+/* test_kernel.c - preparing kernels, converting values and calling them,
+ * through libffi and through the direct path.
  *
  * The kernels are ordinary C functions defined here; each test builds a
  * kp_kernel by hand (function pointer and signature), prepares it and calls
- * it with values, as a worker does for one task. */
+ * it with values, as a worker does for one task. The direct path's tests
+ * also call kernels of the test plugin, the seed plugin and libm, which are
+ * built apart from kpool. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "kernel.h"
+#include "plugin.h"
 #include "value_fixture.h"
 
 #include <float.h>
@@ -141,6 +145,116 @@ static double k_mixed(int8_t a, uint16_t b, float c, double d, int64_t e, bool f
     return sum;
 }
 
+/* ---- kernels for the direct path ------------------------------------------ */
+
+static int64_t k_i64_weigh6(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f)
+{
+    return a + 10 * b + 100 * c + 1000 * d + 10000 * e + 100000 * f;
+}
+
+/* One integer-class parameter more than there are registers for. */
+static int64_t k_i64_weigh7(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f,
+                            int64_t g)
+{
+    return k_i64_weigh6(a, b, c, d, e, f) + 1000000 * g;
+}
+
+/* An array takes two integer registers: with five more there are seven. */
+static int64_t k_row_and_5(const int64_t *row, size_t n, int64_t a, int64_t b, int64_t c, int64_t d,
+                           int64_t e)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += row[i];
+    return sum + 10 * a + 100 * b + 1000 * c + 10000 * d + 100000 * e;
+}
+
+/* Each narrow type widened to i64 by the callee, and each narrow return
+ * cut from an i64 whose upper bits the callee may leave in rax. */
+#define NARROW_KERNELS(T, S)                                                                       \
+    static int64_t k_widen_##S(T x)                                                                \
+    {                                                                                              \
+        return (int64_t)x;                                                                         \
+    }                                                                                              \
+    static T k_low_##S(int64_t x)                                                                  \
+    {                                                                                              \
+        return (T)x;                                                                               \
+    }
+
+NARROW_KERNELS(int8_t, i8)
+NARROW_KERNELS(int16_t, i16)
+NARROW_KERNELS(int32_t, i32)
+NARROW_KERNELS(uint8_t, u8)
+NARROW_KERNELS(uint16_t, u16)
+NARROW_KERNELS(uint32_t, u32)
+
+static int64_t k_bool_bits(bool a, bool b, bool c)
+{
+    return a + 2 * b + 4 * c;
+}
+
+static bool k_bool_both(bool a, bool b)
+{
+    return a && b;
+}
+
+static double k_f32_to_f64(float x)
+{
+    return x;
+}
+
+static float k_f64_to_f32(double x)
+{
+    return (float)x;
+}
+
+static float k_f32_neg(float x)
+{
+    return -x;
+}
+
+/* Classes interleaved: (f64, i32, f32, i64[], f64, u8). Every term is
+ * exact in a double for the values the tests use. */
+static double k_interleaved(double a, int32_t b, float c, const int64_t *d, size_t dn, double e,
+                            uint8_t f)
+{
+    double sum = 0;
+    for (size_t i = 0; i < dn; i++)
+        sum += (double)d[i];
+    return a + b * 2.0 + (double)c * 4 + sum * 8 + (double)dn * 16 + e * 32 + f * 64.0;
+}
+
+/* Floats first, then integers, returning f32. */
+static float k_interleaved_f32(float a, int16_t b, double c, bool d, float e, uint32_t f)
+{
+    return (float)(a + b * 2.0f + c * 4.0 + d * 8.0f + e * 16.0f + (double)f * 32.0);
+}
+
+/* The limit of the direct path: 6 integer-class and 8 floating C parameters. */
+static double k_limit(const int64_t *a, size_t an, int32_t b, float x1, uint16_t c, double x2,
+                      const char *d, float x3, double x4, int8_t e, double x5, float x6, double x7,
+                      double x8)
+{
+    double sum = 0;
+    for (size_t i = 0; i < an; i++)
+        sum += (double)a[i];
+    return sum + (double)an * 2 + b * 4.0 + c * 8.0 + (double)strlen(d) * 16 + e * 32.0 +
+           (double)x1 * 64 + x2 * 128 + (double)x3 * 256 + x4 * 512 + x5 * 1024 +
+           (double)x6 * 2048 + x7 * 4096 + x8 * 8192;
+}
+
+/* One floating parameter more than there are registers for. */
+static double k_f64_weigh9(double a, double b, double c, double d, double e, double f, double g,
+                           double h, double i)
+{
+    return a + b * 2 + c * 4 + d * 8 + e * 16 + f * 32 + g * 64 + h * 128 + i * 256;
+}
+
+static const char *k_str_pick(const char *a, const char *b, int32_t which)
+{
+    return which ? b : a;
+}
+
 /* ---- helpers -------------------------------------------------------------- */
 
 typedef struct pspec {
@@ -180,6 +294,9 @@ static void prepare(kp_kernel *k, const char *name, kp_fnptr fn, kp_type ret, co
 
 static int setup(void **state)
 {
+    /* The direct path's tests expect it on: a KPOOL_LIBFFI_ONLY inherited
+     * from the shell would turn it off. */
+    unsetenv("KPOOL_LIBFFI_ONLY");
     kp_arena *arena = malloc(sizeof *arena);
     if (!arena)
         return -1;
@@ -957,6 +1074,473 @@ static void test_convert_array_from_list_values(void **state)
     assert_int_equal(out[3], 1);
 }
 
+/* ---- the direct path -------------------------------------------------------- */
+
+/* Whether kernels whose C parameters fit in registers are called directly
+ * on this target (kernel.c decides it the same way). */
+#if defined(__x86_64__) && !defined(_WIN32) && !defined(__ILP32__)
+#define DIRECT_HERE true
+#else
+#define DIRECT_HERE false
+#endif
+
+/* Calls k as prepared (directly when k->direct), then through libffi, and
+ * expects the same result from both; leaves k prepared as before. */
+static kp_result call_both(kp_kernel *k, const kp_value *args, size_t n, kp_arena *arena)
+{
+    bool direct = k->direct;
+    kp_result first = call_ok(k, args, n, arena);
+    kp_kernel_use_libffi(k);
+    assert_false(k->direct);
+    kp_result second = call_ok(k, args, n, arena);
+    kp_err err;
+    kp_err_clear(&err);
+    assert_int_equal(kp_kernel_prepare(k, &err), 0);
+    assert_int_equal(k->direct, direct);
+    assert_int_equal(first.type, second.type);
+    if (memcmp(&first.value, &second.value, sizeof first.value) != 0)
+        fail_msg("%s: the direct path returned %#llx, libffi %#llx", k->name,
+                 (unsigned long long)first.value.u64, (unsigned long long)second.value.u64);
+    return first;
+}
+
+/* The result of an integer or bool kernel as an i64. */
+static int64_t result_i64(const kp_result *r)
+{
+    switch (r->type) {
+    case KP_T_BOOL:
+        return r->value.b;
+    case KP_T_I8:
+        return r->value.i8;
+    case KP_T_I16:
+        return r->value.i16;
+    case KP_T_I32:
+        return r->value.i32;
+    case KP_T_I64:
+        return r->value.i64;
+    case KP_T_U8:
+        return r->value.u8;
+    case KP_T_U16:
+        return r->value.u16;
+    case KP_T_U32:
+        return r->value.u32;
+    default:
+        fail_msg("result of type %s is not a narrow integer", kp_type_name(r->type));
+        return 0;
+    }
+}
+
+static void test_direct_all_i64(void **state)
+{
+    kp_kernel k;
+    const pspec ps[] = {{KP_T_I64, false, "a"}, {KP_T_I64, false, "b"}, {KP_T_I64, false, "c"},
+                        {KP_T_I64, false, "d"}, {KP_T_I64, false, "e"}, {KP_T_I64, false, "f"}};
+    prepare(&k, "weigh6", (kp_fnptr)k_i64_weigh6, KP_T_I64, ps, NPARAMS(ps));
+    assert_int_equal(k.direct, DIRECT_HERE);
+    kp_value args[6] = {int_value(1), int_value(2), int_value(3),
+                        int_value(4), int_value(5), int_value(-6)};
+    assert_int_equal(call_both(&k, args, 6, *state).value.i64, -545679);
+
+    const pspec one[] = {{KP_T_I64, false, "a"}};
+    prepare(&k, "i64_id", (kp_fnptr)k_i64_id, KP_T_I64, one, 1);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    kp_value low[1] = {int_value(INT64_MIN)};
+    assert_true(call_both(&k, low, 1, *state).value.i64 == INT64_MIN);
+    const pspec pu[] = {{KP_T_U64, false, "a"}};
+    prepare(&k, "u64_id", (kp_fnptr)k_u64_id, KP_T_U64, pu, 1);
+    kp_value big[1] = {uint_value(UINT64_MAX)};
+    assert_true(call_both(&k, big, 1, *state).value.u64 == UINT64_MAX);
+}
+
+static void test_direct_seed_shape(void **state)
+{
+    kp_kernel k;
+    const pspec ps[] = {
+        {KP_T_I64, true, "row"}, {KP_T_I64, false, "minimum"}, {KP_T_I64, false, "maximum"}};
+    prepare(&k, "howmany_within_range", (kp_fnptr)howmany_within_range, KP_T_I64, ps, 3);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    int64_t row[5] = {5, 6, 7, 0, 9};
+    kp_value args[3] = {nums_value(row, 5, KP_T_I64), int_value(4), int_value(8)};
+    assert_int_equal(call_both(&k, args, 3, *state).value.i64, 3);
+    assert_ptr_equal(last_data, row);
+    kp_value wide[3] = {nums_value(row, 5, KP_T_I64), int_value(-1), int_value(100)};
+    assert_int_equal(call_both(&k, wide, 3, *state).value.i64, 5);
+    kp_value empty[3] = {nums_value(row, 0, KP_T_I64), int_value(4), int_value(8)};
+    assert_int_equal(call_both(&k, empty, 3, *state).value.i64, 0);
+}
+
+static void test_direct_seed_plugin_kernel_is_direct(void **state)
+{
+    kp_plugin p;
+    kp_kernel k;
+    kp_err err;
+    kp_err_clear(&err);
+    assert_int_equal(kp_plugin_open(&p, KP_SOURCE_DIR "/plugins/libseed.so", &err), 0);
+    assert_int_equal(kp_plugin_kernel(&p, "howmany_within_range", NULL, &k, &err), 0);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    int64_t row[5] = {5, 6, 7, 0, 9};
+    kp_value args[3] = {nums_value(row, 5, KP_T_I64), int_value(4), int_value(8)};
+    assert_int_equal(call_both(&k, args, 3, *state).value.i64, 3);
+    assert_int_equal(kp_plugin_kernel(&p, "howmany_within_range_rowonly", NULL, &k, &err), 0);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    assert_int_equal(call_both(&k, args, 1, *state).value.i64, 3);
+    kp_plugin_close(&p);
+}
+
+static void test_direct_narrow_integer_arguments_and_returns(void **state)
+{
+    static const struct {
+        kp_type type;
+        kp_fnptr widen, low;
+        int64_t values[3]; /* min, -1 (or a middle value), max */
+        uint64_t mask;
+    } cases[] = {
+        {KP_T_I8, (kp_fnptr)k_widen_i8, (kp_fnptr)k_low_i8, {INT8_MIN, -1, INT8_MAX}, 0xff},
+        {KP_T_I16, (kp_fnptr)k_widen_i16, (kp_fnptr)k_low_i16, {INT16_MIN, -1, INT16_MAX}, 0xffff},
+        {KP_T_I32,
+         (kp_fnptr)k_widen_i32,
+         (kp_fnptr)k_low_i32,
+         {INT32_MIN, -1, INT32_MAX},
+         0xffffffff},
+        {KP_T_U8, (kp_fnptr)k_widen_u8, (kp_fnptr)k_low_u8, {0, 128, UINT8_MAX}, 0xff},
+        {KP_T_U16, (kp_fnptr)k_widen_u16, (kp_fnptr)k_low_u16, {0, 32768, UINT16_MAX}, 0xffff},
+        {KP_T_U32,
+         (kp_fnptr)k_widen_u32,
+         (kp_fnptr)k_low_u32,
+         {0, 2147483648LL, UINT32_MAX},
+         0xffffffff},
+    };
+    for (size_t c = 0; c < NPARAMS(cases); c++) {
+        const char *t = kp_type_name(cases[c].type);
+        kp_kernel widen, low;
+        const pspec narrow[] = {{cases[c].type, false, "x"}};
+        const pspec wide[] = {{KP_T_I64, false, "x"}};
+        prepare(&widen, t, cases[c].widen, KP_T_I64, narrow, 1);
+        prepare(&low, t, cases[c].low, cases[c].type, wide, 1);
+        assert_int_equal(widen.direct, DIRECT_HERE);
+        assert_int_equal(low.direct, DIRECT_HERE);
+        for (size_t v = 0; v < 3; v++) {
+            int64_t value = cases[c].values[v];
+            kp_value arg[1] = {int_value(value)};
+            int64_t got = call_both(&widen, arg, 1, *state).value.i64;
+            if (got != value)
+                fail_msg("%s argument %lld arrived as %lld", t, (long long)value, (long long)got);
+            /* The same low bits under other upper bits, which the callee
+             * may leave in rax: the return must be cut to the type. */
+            uint64_t bits =
+                (0x123456789abcdef0ull & ~cases[c].mask) | ((uint64_t)value & cases[c].mask);
+            kp_value noisy[1] = {int_value((int64_t)bits)};
+            kp_result r = call_both(&low, noisy, 1, *state);
+            assert_int_equal(r.type, cases[c].type);
+            if (result_i64(&r) != value)
+                fail_msg("%s return of %#llx is %lld, expected %lld", t, (unsigned long long)bits,
+                         (long long)result_i64(&r), (long long)value);
+        }
+    }
+
+    /* Narrow arguments and narrow returns together. */
+    kp_kernel k;
+    const pspec ps[] = {{KP_T_I8, false, "a"}, {KP_T_I8, false, "b"}};
+    prepare(&k, "i8_add", (kp_fnptr)k_i8_add, KP_T_I8, ps, 2);
+    kp_value edge[2] = {int_value(-100), int_value(-28)};
+    assert_int_equal(call_both(&k, edge, 2, *state).value.i8, -128);
+    const pspec pu[] = {{KP_T_U8, false, "a"}, {KP_T_U8, false, "b"}};
+    prepare(&k, "u8_add", (kp_fnptr)k_u8_add, KP_T_U8, pu, 2);
+    kp_value wrap[2] = {int_value(200), int_value(100)};
+    assert_int_equal(call_both(&k, wrap, 2, *state).value.u8, 44);
+    const pspec p16[] = {{KP_T_I16, false, "a"}, {KP_T_I16, false, "b"}};
+    prepare(&k, "i16_sub", (kp_fnptr)k_i16_sub, KP_T_I16, p16, 2);
+    kp_value low16[2] = {int_value(-32768), int_value(0)};
+    assert_int_equal(call_both(&k, low16, 2, *state).value.i16, -32768);
+}
+
+static void test_direct_bool_arguments_and_returns(void **state)
+{
+    kp_kernel k;
+    const pspec ps[] = {{KP_T_BOOL, false, "a"}, {KP_T_BOOL, false, "b"}, {KP_T_BOOL, false, "c"}};
+    prepare(&k, "bool_bits", (kp_fnptr)k_bool_bits, KP_T_I64, ps, 3);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    kp_value tft[3] = {bool_value(true), bool_value(false), bool_value(true)};
+    assert_int_equal(call_both(&k, tft, 3, *state).value.i64, 5);
+    kp_value ftt[3] = {int_value(0), str_value("true"), float_value(1.0)};
+    assert_int_equal(call_both(&k, ftt, 3, *state).value.i64, 6);
+
+    const pspec two[] = {{KP_T_BOOL, false, "a"}, {KP_T_BOOL, false, "b"}};
+    prepare(&k, "bool_both", (kp_fnptr)k_bool_both, KP_T_BOOL, two, 2);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            kp_value args[2] = {bool_value(a), bool_value(b)};
+            kp_result r = call_both(&k, args, 2, *state);
+            assert_int_equal(r.value.b, a && b);
+            assert_true(r.value.u8 <= 1);
+        }
+    const pspec one[] = {{KP_T_BOOL, false, "b"}};
+    prepare(&k, "bool_not", (kp_fnptr)k_bool_not, KP_T_BOOL, one, 1);
+    kp_value f[1] = {bool_value(false)};
+    assert_true(call_both(&k, f, 1, *state).value.b);
+}
+
+static void test_direct_f32_and_f64_arguments_and_returns(void **state)
+{
+    kp_kernel up, down, neg;
+    const pspec pf[] = {{KP_T_F32, false, "x"}};
+    const pspec pd[] = {{KP_T_F64, false, "x"}};
+    prepare(&up, "f32_to_f64", (kp_fnptr)k_f32_to_f64, KP_T_F64, pf, 1);
+    prepare(&down, "f64_to_f32", (kp_fnptr)k_f64_to_f32, KP_T_F32, pd, 1);
+    prepare(&neg, "f32_neg", (kp_fnptr)k_f32_neg, KP_T_F32, pf, 1);
+    assert_int_equal(up.direct, DIRECT_HERE);
+    assert_int_equal(down.direct, DIRECT_HERE);
+    assert_int_equal(neg.direct, DIRECT_HERE);
+    const float values[] = {1.5f, -3.25f, -0.0f, FLT_MAX, FLT_MIN, FLT_TRUE_MIN, INFINITY, NAN};
+    for (size_t i = 0; i < NPARAMS(values); i++) {
+        kp_value arg[1] = {float_value(values[i])};
+        double d = call_both(&up, arg, 1, *state).value.f64;
+        float f = call_both(&down, arg, 1, *state).value.f32;
+        float n = call_both(&neg, arg, 1, *state).value.f32;
+        double want_d = values[i];
+        float want_n = -values[i];
+        if (memcmp(&d, &want_d, sizeof d) != 0 || memcmp(&f, &values[i], sizeof f) != 0 ||
+            memcmp(&n, &want_n, sizeof n) != 0)
+            fail_msg("%a: f32 -> f64 gave %a, f64 -> f32 %a, -f32 %a", (double)values[i], d,
+                     (double)f, (double)n);
+    }
+
+    kp_kernel k;
+    const pspec half[] = {{KP_T_F32, false, "x"}};
+    prepare(&k, "f32_half", (kp_fnptr)k_f32_half, KP_T_F32, half, 1);
+    kp_value three[1] = {float_value(3.0)};
+    assert_true(call_both(&k, three, 1, *state).value.f32 == 1.5f);
+    const pspec two[] = {{KP_T_F64, false, "x"}, {KP_T_F64, false, "y"}};
+    prepare(&k, "f64_mul_add", (kp_fnptr)k_f64_mul_add, KP_T_F64, two, 2);
+    kp_value args[2] = {float_value(1.5), int_value(4)};
+    assert_true(call_both(&k, args, 2, *state).value.f64 == 6.5);
+}
+
+static void test_direct_interleaved_mixes(void **state)
+{
+    kp_kernel k;
+    const pspec ps[] = {{KP_T_F64, false, "a"}, {KP_T_I32, false, "b"}, {KP_T_F32, false, "c"},
+                        {KP_T_I64, true, "d"},  {KP_T_F64, false, "e"}, {KP_T_U8, false, "f"}};
+    prepare(&k, "interleaved", (kp_fnptr)k_interleaved, KP_T_F64, ps, NPARAMS(ps));
+    assert_int_equal(k.direct, DIRECT_HERE);
+    int64_t d[3] = {1, -20, 300};
+    kp_value args[6] = {float_value(0.5),           int_value(-7),    float_value(-0.25),
+                        nums_value(d, 3, KP_T_I64), float_value(1e6), int_value(255)};
+    double want = k_interleaved(0.5, -7, -0.25f, d, 3, 1e6, 255);
+    assert_true(want == 0.5 - 14 - 1 + 281 * 8 + 48 + 32e6 + 255 * 64);
+    assert_true(call_both(&k, args, 6, *state).value.f64 == want);
+
+    const pspec pf[] = {{KP_T_F32, false, "a"},  {KP_T_I16, false, "b"}, {KP_T_F64, false, "c"},
+                        {KP_T_BOOL, false, "d"}, {KP_T_F32, false, "e"}, {KP_T_U32, false, "f"}};
+    prepare(&k, "interleaved_f32", (kp_fnptr)k_interleaved_f32, KP_T_F32, pf, NPARAMS(pf));
+    assert_int_equal(k.direct, DIRECT_HERE);
+    kp_value fargs[6] = {float_value(0.75), int_value(-300), float_value(2.5),
+                         bool_value(true),  float_value(-1), int_value(1000)};
+    float fwant = k_interleaved_f32(0.75f, -300, 2.5, true, -1.0f, 1000);
+    assert_true(fwant == 0.75f - 600 + 10 + 8 - 16 + 32000);
+    assert_true(call_both(&k, fargs, 6, *state).value.f32 == fwant);
+}
+
+static void test_direct_six_integer_and_eight_float_parameters(void **state)
+{
+    kp_kernel k;
+    const pspec ps[] = {
+        {KP_T_I64, true, "a"},   {KP_T_I32, false, "b"},  {KP_T_F32, false, "x1"},
+        {KP_T_U16, false, "c"},  {KP_T_F64, false, "x2"}, {KP_T_STR, false, "d"},
+        {KP_T_F32, false, "x3"}, {KP_T_F64, false, "x4"}, {KP_T_I8, false, "e"},
+        {KP_T_F64, false, "x5"}, {KP_T_F32, false, "x6"}, {KP_T_F64, false, "x7"},
+        {KP_T_F64, false, "x8"},
+    };
+    prepare(&k, "limit", (kp_fnptr)k_limit, KP_T_F64, ps, NPARAMS(ps));
+    assert_int_equal(k.n_cargs, 14);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    int64_t a[2] = {3, 4};
+    kp_value args[] = {nums_value(a, 2, KP_T_I64),
+                       int_value(-5),
+                       float_value(0.5),
+                       int_value(65535),
+                       float_value(-1),
+                       str_value("abc"),
+                       float_value(0.25),
+                       float_value(2),
+                       int_value(-128),
+                       float_value(3),
+                       float_value(-0.125),
+                       float_value(4),
+                       float_value(5)};
+    double want = k_limit(a, 2, -5, 0.5f, 65535, -1, "abc", 0.25f, 2, -128, 3, -0.125f, 4, 5);
+    assert_true(want == 7 + 4 - 20 + 65535 * 8.0 + 48 - 4096 + 32 - 128 + 64 + 1024 + 3072 - 256 +
+                            16384 + 40960);
+    assert_true(call_both(&k, args, NPARAMS(args), *state).value.f64 == want);
+}
+
+static void test_direct_beyond_the_registers_falls_back_to_libffi(void **state)
+{
+    kp_kernel k;
+    const pspec seven[] = {{KP_T_I64, false, "a"}, {KP_T_I64, false, "b"}, {KP_T_I64, false, "c"},
+                           {KP_T_I64, false, "d"}, {KP_T_I64, false, "e"}, {KP_T_I64, false, "f"},
+                           {KP_T_I64, false, "g"}};
+    prepare(&k, "weigh7", (kp_fnptr)k_i64_weigh7, KP_T_I64, seven, NPARAMS(seven));
+    assert_false(k.direct);
+    kp_value ints[7] = {int_value(1), int_value(2), int_value(3), int_value(4),
+                        int_value(5), int_value(6), int_value(-7)};
+    assert_int_equal(call_both(&k, ints, 7, *state).value.i64, -6345679);
+
+    const pspec row[] = {{KP_T_I64, true, "row"}, {KP_T_I64, false, "a"}, {KP_T_I64, false, "b"},
+                         {KP_T_I64, false, "c"},  {KP_T_I64, false, "d"}, {KP_T_I64, false, "e"}};
+    prepare(&k, "row_and_5", (kp_fnptr)k_row_and_5, KP_T_I64, row, NPARAMS(row));
+    assert_int_equal(k.n_cargs, 7);
+    assert_false(k.direct);
+    int64_t r[2] = {1, 2};
+    kp_value rargs[6] = {nums_value(r, 2, KP_T_I64),
+                         int_value(1),
+                         int_value(2),
+                         int_value(3),
+                         int_value(4),
+                         int_value(5)};
+    assert_int_equal(call_both(&k, rargs, 6, *state).value.i64, 543213);
+
+    pspec nine[9];
+    kp_value fargs[9];
+    for (size_t i = 0; i < 9; i++) {
+        nine[i] = (pspec){KP_T_F64, false, NULL};
+        fargs[i] = float_value(1);
+    }
+    prepare(&k, "weigh9", (kp_fnptr)k_f64_weigh9, KP_T_F64, nine, 9);
+    assert_false(k.direct);
+    assert_true(call_both(&k, fargs, 9, *state).value.f64 == 511);
+
+    /* Twenty C parameters, some on the stack. */
+    const pspec ps[] = {
+        {KP_T_I8, false, "a"},  {KP_T_U16, false, "b"}, {KP_T_F32, false, "c"},
+        {KP_T_F64, false, "d"}, {KP_T_I64, false, "e"}, {KP_T_BOOL, false, "f"},
+        {KP_T_STR, false, "g"}, {KP_T_I32, true, "h"},  {KP_T_U8, false, "i"},
+        {KP_T_F64, false, "j"}, {KP_T_F64, false, "k"}, {KP_T_F64, false, "l"},
+        {KP_T_F64, false, "m"}, {KP_T_F64, false, "n"}, {KP_T_F64, false, "o"},
+        {KP_T_F64, false, "p"}, {KP_T_I64, false, "q"}, {KP_T_I16, false, "r"},
+        {KP_T_U32, false, "s"},
+    };
+    prepare(&k, "mixed", (kp_fnptr)k_mixed, KP_T_F64, ps, NPARAMS(ps));
+    assert_false(k.direct);
+}
+
+static void test_direct_str_arguments_and_return(void **state)
+{
+    kp_kernel k;
+    const pspec ps[] = {{KP_T_STR, false, "a"}, {KP_T_STR, false, "b"}, {KP_T_I32, false, "which"}};
+    prepare(&k, "str_pick", (kp_fnptr)k_str_pick, KP_T_STR, ps, 3);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    const char *first = "first", *second = "second";
+    kp_value a[3] = {str_value(first), str_value(second), int_value(0)};
+    assert_ptr_equal(call_both(&k, a, 3, *state).value.str, first);
+    kp_value b[3] = {str_value(first), str_value(second), int_value(-1)};
+    assert_ptr_equal(call_both(&k, b, 3, *state).value.str, second);
+
+    const pspec one[] = {{KP_T_STR, false, "s"}};
+    prepare(&k, "str_len", (kp_fnptr)k_str_len, KP_T_I64, one, 1);
+    kp_value hello[1] = {str_value("hello")};
+    assert_int_equal(call_both(&k, hello, 1, *state).value.i64, 5);
+    prepare(&k, "greet", (kp_fnptr)k_str_greet, KP_T_STR, NULL, 0);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    assert_ptr_equal(call_both(&k, NULL, 0, *state).value.str, greeting);
+}
+
+static void test_direct_void_return(void **state)
+{
+    kp_kernel k;
+    const pspec ps[] = {{KP_T_I32, false, "by"}};
+    prepare(&k, "count", (kp_fnptr)k_void_count, KP_T_VOID, ps, 1);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    kp_value args[1] = {int_value(-3)};
+    kp_result r = call_both(&k, args, 1, *state);
+    assert_int_equal(r.type, KP_T_VOID);
+    assert_true(r.value.u64 == 0);
+    assert_int_equal(void_calls, -6); /* once through each path */
+}
+
+static void test_direct_use_libffi_and_environment(void **state)
+{
+    kp_kernel k;
+    kp_err err;
+    const pspec ps[] = {{KP_T_I8, false, "a"}, {KP_T_I8, false, "b"}};
+    prepare(&k, "i8_add", (kp_fnptr)k_i8_add, KP_T_I8, ps, 2);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    kp_kernel_use_libffi(&k);
+    assert_false(k.direct);
+    kp_value args[2] = {int_value(-2), int_value(-3)};
+    assert_int_equal(call_ok(&k, args, 2, *state).value.i8, -5);
+
+    /* KPOOL_LIBFFI_ONLY is read when a kernel is prepared. */
+    assert_int_equal(setenv("KPOOL_LIBFFI_ONLY", "1", 1), 0);
+    assert_int_equal(kp_kernel_prepare(&k, &err), 0);
+    assert_false(k.direct);
+    assert_int_equal(call_ok(&k, args, 2, *state).value.i8, -5);
+    assert_int_equal(setenv("KPOOL_LIBFFI_ONLY", "0", 1), 0);
+    assert_int_equal(kp_kernel_prepare(&k, &err), 0);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    assert_int_equal(setenv("KPOOL_LIBFFI_ONLY", "", 1), 0);
+    assert_int_equal(kp_kernel_prepare(&k, &err), 0);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    unsetenv("KPOOL_LIBFFI_ONLY");
+    assert_int_equal(kp_kernel_prepare(&k, &err), 0);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    assert_int_equal(call_ok(&k, args, 2, *state).value.i8, -5);
+}
+
+static void test_direct_plugin_and_foreign_kernels(void **state)
+{
+    kp_plugin p;
+    kp_kernel k;
+    kp_err err;
+    kp_err_clear(&err);
+    assert_int_equal(kp_plugin_open(&p, KP_TEST_PLUGIN_DIR "/libtestkernels.so", &err), 0);
+
+    assert_int_equal(kp_plugin_kernel(&p, "narrow_mix", NULL, &k, &err), 0);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    kp_value mix[9] = {int_value(-128),      float_value(0.5),  int_value(255),
+                       int_value(-32768),    float_value(-2),   int_value(65535),
+                       int_value(INT32_MIN), float_value(0.25), bool_value(true)};
+    double want =
+        -128 + 1 + 255 * 4.0 - 32768 * 8.0 - 32 + 65535 * 32.0 + INT32_MIN * 64.0 + 32 + 256;
+    assert_true(call_both(&k, mix, 9, *state).value.f64 == want);
+
+    assert_int_equal(kp_plugin_kernel(&p, "narrow_sum", NULL, &k, &err), 0);
+    kp_value sum[3] = {int_value(-128), int_value(255), int_value(-32768)};
+    assert_int_equal(call_both(&k, sum, 3, *state).value.i16, -32641);
+    kp_value wrap[3] = {int_value(127), int_value(255), int_value(32767)};
+    assert_int_equal(call_both(&k, wrap, 3, *state).value.i16, -32767 + 380);
+
+    assert_int_equal(kp_plugin_kernel(&p, "i8_neg", NULL, &k, &err), 0);
+    kp_value m127[1] = {int_value(-127)};
+    assert_int_equal(call_both(&k, m127, 1, *state).value.i8, 127);
+    assert_int_equal(kp_plugin_kernel(&p, "is_even", NULL, &k, &err), 0);
+    kp_value four[1] = {int_value(-4)};
+    assert_true(call_both(&k, four, 1, *state).value.b);
+    assert_int_equal(kp_plugin_kernel(&p, "f32_third", NULL, &k, &err), 0);
+    kp_value three[1] = {float_value(-3)};
+    assert_true(call_both(&k, three, 1, *state).value.f32 == -1.0f);
+    assert_int_equal(kp_plugin_kernel(&p, "greet", NULL, &k, &err), 0);
+    kp_value name[1] = {str_value("direct")};
+    assert_string_equal(call_both(&k, name, 1, *state).value.str, "hello, direct");
+    assert_int_equal(kp_plugin_kernel(&p, "mean", NULL, &k, &err), 0);
+    double v[4] = {1, 2, 3, 10};
+    kp_value values[1] = {nums_value(v, 4, KP_T_F64)};
+    assert_true(call_both(&k, values, 1, *state).value.f64 == 4);
+    kp_plugin_close(&p);
+
+    /* A function with no descriptor, typed by the job file's signature. */
+    assert_int_equal(kp_plugin_open(&p, "libm.so.6", &err), 0);
+    assert_int_equal(kp_plugin_kernel(&p, "ldexp", "f64 (f64 x, i32 exp)", &k, &err), 0);
+    assert_int_equal(k.direct, DIRECT_HERE);
+    kp_value ld[2] = {float_value(0.75), int_value(-3)};
+    assert_true(call_both(&k, ld, 2, *state).value.f64 == 0.09375);
+    assert_int_equal(kp_plugin_kernel(&p, "powf", "f32 (f32 x, f32 y)", &k, &err), 0);
+    kp_value pw[2] = {float_value(1.5), float_value(2)};
+    assert_true(call_both(&k, pw, 2, *state).value.f32 == 2.25f);
+    kp_plugin_close(&p);
+}
+
 /* ---- kp_kernel_call errors ---------------------------------------------- */
 
 static void test_call_wrong_arity(void **state)
@@ -1051,6 +1635,19 @@ int main(void)
         TEST(test_call_unaligned_nums_is_copied),
         TEST(test_call_bool_nums_with_other_bytes_is_normalised),
         TEST(test_call_empty_array),
+        TEST(test_direct_all_i64),
+        TEST(test_direct_seed_shape),
+        TEST(test_direct_seed_plugin_kernel_is_direct),
+        TEST(test_direct_narrow_integer_arguments_and_returns),
+        TEST(test_direct_bool_arguments_and_returns),
+        TEST(test_direct_f32_and_f64_arguments_and_returns),
+        TEST(test_direct_interleaved_mixes),
+        TEST(test_direct_six_integer_and_eight_float_parameters),
+        TEST(test_direct_beyond_the_registers_falls_back_to_libffi),
+        TEST(test_direct_str_arguments_and_return),
+        TEST(test_direct_void_return),
+        TEST(test_direct_use_libffi_and_environment),
+        TEST(test_direct_plugin_and_foreign_kernels),
         TEST(test_convert_integer_ranges),
         TEST(test_convert_error_names_parameter_and_position),
         TEST(test_convert_integer_to_bool_and_floats),
