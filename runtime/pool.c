@@ -242,6 +242,23 @@ static void drain_ring(pool *p)
         unsigned char kind = p->wait_kind[k];
         if (kind == WAIT_NONE)
             break;
+        if (kind != WAIT_HEAP && p->sink->emit_run) {
+            /* Plain successes side by side in the ring (up to its end) go
+             * out as one run: their values are 8 bytes apart. */
+            size_t n = 1;
+            while (k + n < p->ring_cap && p->next_emit + n < p->total &&
+                   p->wait_kind[k + n] == kind)
+                n++;
+            if (!p->rc) {
+                int rc = p->sink->emit_run(p->next_emit, p->ring[k].value, sizeof(waiting), n,
+                                           p->sink->user, p->err);
+                if (rc < 0)
+                    fail_run(p, rc);
+            }
+            memset(p->wait_kind + k, WAIT_NONE, n);
+            p->next_emit += n;
+            continue;
+        }
         if (kind == WAIT_HEAP) {
             kp_outcome *o = p->ring[k].heap;
             emit(p, o);
