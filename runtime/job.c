@@ -261,13 +261,56 @@ typedef struct sink_state {
     bool errors_to_stderr; /* failure lines go to stderr: clear the progress line first */
     kp_progress progress;  /* draws nothing unless the run shows a bar */
     kp_trace *trace;       /* --trace / --report; NULL = off */
+    /* Input order with a journal: the output file itself is the record of
+     * the tasks before prefix_tasks (see kp_journal_prefix), so they need no
+     * journal record. The prefix stops growing at the first outcome written
+     * out of its turn (a task that did not run, when the run stops). */
+    bool use_prefix;
+    bool prefix_ended;
+    uint64_t prefix_tasks;
+    uint64_t prefix_bytes;   /* with prefix_ended: the output's size at its end */
+    uint64_t prefix_written; /* prefix_tasks as last recorded in the journal */
 } sink_state;
+
+/* Before job task `index`'s outcome is written: true when it extends the
+ * prefix (its result is then in the output file, and the journal keeps no
+ * record of it). */
+static bool extends_prefix(sink_state *s, size_t index, kp_task_kind kind)
+{
+    if (!s->use_prefix || s->prefix_ended)
+        return false;
+    if (index == s->prefix_tasks && kind != KP_TASK_NOT_RUN) {
+        s->prefix_tasks++;
+        return true;
+    }
+    s->prefix_ended = true;
+    s->prefix_bytes = kp_output_tell(s->out);
+    return false;
+}
+
+/* Records how far the prefix has grown, once the output's bytes of it are
+ * written (they must reach the file before the journal says they are there). */
+static int record_prefix(sink_state *s, kp_err *err)
+{
+    if (!s->use_prefix || !s->journal || s->prefix_tasks == s->prefix_written)
+        return 0;
+    kp_journal_prefix p = {s->prefix_tasks,
+                           s->prefix_ended ? s->prefix_bytes : kp_output_tell(s->out)};
+    int rc = kp_output_flush(s->out, err);
+    if (rc == 0)
+        rc = kp_journal_prefix_record(s->journal, &p, err);
+    if (rc == 0)
+        s->prefix_written = s->prefix_tasks;
+    return rc;
+}
 
 /* Input order: writes the recorded tasks that come before `index`. */
 static int write_done_before(sink_state *s, size_t index, kp_err *err)
 {
     while (s->next_done < s->ndone && s->done[s->next_done].index < index) {
-        int rc = kp_output_write(s->out, &s->done[s->next_done++], err);
+        const kp_outcome *o = &s->done[s->next_done++];
+        extends_prefix(s, o->index, o->kind); /* recorded already either way */
+        int rc = kp_output_write(s->out, o, err);
         if (rc < 0)
             return rc;
     }
@@ -281,8 +324,10 @@ static int sink_emit(const kp_outcome *o, void *user, kp_err *err)
     if (s->map)
         t.index = s->map[o->index];
     int rc = s->completion ? 0 : write_done_before(s, t.index, err);
-    /* Journal first: a result is in the output only if it is recorded. */
-    if (rc == 0 && s->journal && t.kind != KP_TASK_NOT_RUN)
+    /* Journal first: a result is in the output only if it is recorded, by a
+     * record or by the prefix (recorded once its bytes are written). */
+    bool in_prefix = rc == 0 && extends_prefix(s, t.index, t.kind);
+    if (rc == 0 && s->journal && t.kind != KP_TASK_NOT_RUN && !in_prefix)
         rc = kp_journal_append(s->journal, &t, err);
     if (rc == 0)
         rc = kp_output_write(s->out, &t, err);
@@ -305,7 +350,11 @@ static int sink_emit_run(uint64_t first, const unsigned char *values, size_t str
         }
         return 0;
     }
-    int rc = s->journal ? kp_journal_append_run(s->journal, first, values, stride, n, err) : 0;
+    int rc = 0;
+    if (n && extends_prefix(s, first, KP_TASK_OK))
+        s->prefix_tasks += n - 1; /* the others follow it */
+    else if (s->journal)
+        rc = kp_journal_append_run(s->journal, first, values, stride, n, err);
     if (rc == 0)
         rc = kp_output_write_run(s->out, first, s->type, values, stride, n, err);
     return rc;
@@ -313,7 +362,9 @@ static int sink_emit_run(uint64_t first, const unsigned char *values, size_t str
 
 static int sink_flush(void *user, kp_err *err)
 {
-    return kp_journal_flush(((sink_state *)user)->journal, err);
+    sink_state *s = user;
+    int rc = record_prefix(s, err);
+    return rc < 0 ? rc : kp_journal_flush(s->journal, err);
 }
 
 static void sink_failure(const kp_outcome *o, int max_attempts, void *user)
@@ -414,7 +465,9 @@ static int open_journal(kpool_job_t *job, bool resume, sink_state *s, size_t **l
     free(path);
     if (rc < 0 || !resume)
         return rc;
-    *nleft = job->total - s->ndone;
+    kp_journal_prefix prefix = kp_journal_prefix_of(s->journal);
+    s->prefix_tasks = s->prefix_written = prefix.tasks;
+    *nleft = job->total - prefix.tasks - s->ndone;
     *left =
         *nleft <= SIZE_MAX / sizeof **left ? malloc((*nleft ? *nleft : 1) * sizeof **left) : NULL;
     if (!*left)
@@ -422,7 +475,7 @@ static int open_journal(kpool_job_t *job, bool resume, sink_state *s, size_t **l
                           "cannot resume: the list of the %zu tasks left does not fit in memory",
                           *nleft);
     size_t k = 0, d = 0;
-    for (size_t i = 0; i < job->total; i++) {
+    for (size_t i = prefix.tasks; i < job->total; i++) {
         if (d < s->ndone && s->done[d].index == i)
             d++;
         else
@@ -512,6 +565,11 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     kp_tracing *tracing = NULL;
     if ((rc = open_journal(job, resume, &s, &left, &nleft)) < 0)
         goto out;
+    s.use_prefix = s.journal && !s.completion;
+    kp_journal_prefix kept = kp_journal_prefix_of(s.journal);
+    ocfg.keep_bytes = kept.bytes;
+    ocfg.keep_tasks = kept.tasks;
+    size_t recorded = s.ndone + kept.tasks;
     if ((rc = kp_output_open(&s.out, &ocfg, &job->err)) < 0)
         goto out;
     if ((rc = kp_errlog_open(&s.log, V(job, output, errors)->text, &job->err)) < 0)
@@ -522,7 +580,7 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
         goto out;
     if (resume && !quiet)
         fprintf(stderr, "kpool: resuming: %zu of %zu tasks are recorded; running the other %zu\n",
-                s.ndone, job->total, nleft);
+                recorded, job->total, nleft);
     if (resume && s.completion) {
         /* Completion order: what finished before comes first. */
         for (; s.next_done < s.ndone && rc == 0; s.next_done++)
@@ -549,7 +607,7 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     bool bar =
         !quiet && ((flags & KPOOL_RUN_PROGRESS) || (isatty(STDERR_FILENO) && !results_on_tty));
     s.errors_to_stderr = strcmp(V(job, output, errors)->text, "-") == 0;
-    kp_progress_init(&s.progress, stderr, job->total, s.ndone, bar);
+    kp_progress_init(&s.progress, stderr, job->total, recorded, bar);
     if (bar) {
         sink.tick = sink_tick;
         sink.tick_ns = 200 * INT64_C(1000000); /* five redraws a second */
@@ -581,7 +639,11 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     bool complete = (rc == 0 || rc == KPOOL_EFAILED) && !perr.code && !job->stats.not_run;
     kp_err cerr;
     kp_err_clear(&cerr);
-    int crc = kp_output_close(s.out, &cerr);
+    int crc = complete ? 0 : record_prefix(&s, &cerr);
+    if (crc == 0)
+        crc = kp_output_close(s.out, &cerr);
+    else
+        kp_output_close(s.out, NULL);
     s.out = NULL;
     if (crc == 0)
         crc = kp_journal_close(s.journal, complete, &cerr);

@@ -19,6 +19,7 @@ struct kp_journal {
     char *path;
     unsigned char *buf; /* a block: its header, then records */
     size_t len;
+    kp_journal_prefix prefix; /* the last one recorded */
 };
 
 /* On disk, after the header, the journal is a sequence of blocks, each
@@ -26,7 +27,10 @@ struct kp_journal {
  * check does not match (a kill -9 in the middle of its write) ends the
  * journal; its tasks run again. A record is a tag (the task index, its kind
  * in the top byte, KP_REC_EXT when more follows) and the value; with
- * KP_REC_EXT a record_ext and `len` bytes of message or string result. */
+ * KP_REC_EXT a record_ext and `len` bytes of message or string result.
+ * A record of kind KP_REC_PREFIX says instead that the output file's first
+ * `value` bytes hold the results of the tasks before its index (see
+ * kp_journal_prefix). */
 typedef struct block {
     uint32_t magic;
     uint32_t size; /* bytes of records after this header */
@@ -42,6 +46,7 @@ typedef struct record_ext {
 
 #define KP_BLOCK_MAGIC 0x424a504bu /* "KPJB" */
 #define KP_REC_EXT     0x80
+#define KP_REC_PREFIX  0x40
 #define KP_REC_SHIFT   56
 #define KP_REC_INDEX   ((UINT64_C(1) << KP_REC_SHIFT) - 1)
 
@@ -225,8 +230,8 @@ static int add_outcome(const char *path, kp_outcome **list, size_t *n, size_t *c
 
 /* Reads the records of one block; false when they do not parse. */
 static bool read_block(const char *path, const unsigned char *p, size_t size,
-                       const kp_fingerprint *fp, kp_outcome **list, size_t *n, size_t *cap, int *rc,
-                       kp_err *err)
+                       const kp_fingerprint *fp, kp_outcome **list, size_t *n, size_t *cap,
+                       kp_journal_prefix *prefix, int *rc, kp_err *err)
 {
     size_t off = 0;
     while (off < size) {
@@ -237,6 +242,15 @@ static bool read_block(const char *path, const unsigned char *p, size_t size,
         memcpy(&value, p + off + 8, 8);
         off += 16;
         uint8_t kind = (uint8_t)(tag >> KP_REC_SHIFT);
+        if (kind == KP_REC_PREFIX) {
+            /* Prefixes only grow; one that shrinks is not ours. */
+            uint64_t tasks = tag & KP_REC_INDEX;
+            if (tasks > fp->total || tasks < prefix->tasks || value < prefix->bytes)
+                return false;
+            prefix->tasks = tasks;
+            prefix->bytes = value;
+            continue;
+        }
         record_ext x = {0, 1, 0, 0};
         const unsigned char *text = NULL;
         if (kind & KP_REC_EXT) {
@@ -281,8 +295,8 @@ static bool read_block(const char *path, const unsigned char *p, size_t size,
 /* Reads the blocks of `data` (size bytes after the header) into *done;
  * *valid is the length of the good prefix. */
 static int read_records(const char *path, const unsigned char *data, size_t size,
-                        const kp_fingerprint *fp, kp_outcome **done, size_t *ndone, size_t *valid,
-                        kp_err *err)
+                        const kp_fingerprint *fp, kp_outcome **done, size_t *ndone,
+                        kp_journal_prefix *prefix, size_t *valid, kp_err *err)
 {
     size_t cap = 0, n = 0, off = 0;
     kp_outcome *list = NULL;
@@ -294,7 +308,10 @@ static int read_records(const char *path, const unsigned char *data, size_t size
             kp_hash_bulk(KP_HASH_INIT, data + off + sizeof b, b.size) != b.check)
             break; /* torn or corrupt: everything from here runs again */
         size_t before = n;
-        if (!read_block(path, data + off + sizeof b, b.size, fp, &list, &n, &cap, &rc, err)) {
+        kp_journal_prefix prefix_before = *prefix;
+        if (!read_block(path, data + off + sizeof b, b.size, fp, &list, &n, &cap, prefix, &rc,
+                        err)) {
+            *prefix = prefix_before;
             /* A block that checks but does not parse: drop it whole. */
             for (size_t i = before; i < n; i++) {
                 free((char *)list[i].message);
@@ -311,10 +328,11 @@ static int read_records(const char *path, const unsigned char *data, size_t size
     }
     if (n)
         qsort(list, n, sizeof *list, by_index);
-    /* A task recorded twice cannot happen; if it did, keep the first. */
+    /* A task recorded twice cannot happen; if it did, keep the first. A
+     * task inside the prefix is in the output already. */
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (k && list[k - 1].index == list[i].index) {
+        if ((k && list[k - 1].index == list[i].index) || list[i].index < prefix->tasks) {
             free((char *)list[i].message);
             free((char *)list[i].str);
             continue;
@@ -359,6 +377,7 @@ int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *
                           what, path);
     }
     size_t size = (size_t)st.st_size - sizeof h, valid = 0;
+    kp_journal_prefix prefix = {0, 0};
     int rc = 0;
     if (size > 0) {
         unsigned char *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -367,7 +386,7 @@ int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *
             close(fd);
             return kp_err_set(err, KPOOL_EIO, "%s: cannot map: %s", path, strerror(e));
         }
-        rc = read_records(path, map + sizeof h, size, fp, done, ndone, &valid, err);
+        rc = read_records(path, map + sizeof h, size, fp, done, ndone, &prefix, &valid, err);
         munmap(map, (size_t)st.st_size);
     }
     /* Cut a torn tail off, then append after the last good record. */
@@ -380,7 +399,36 @@ int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *
         close(fd);
         return rc;
     }
-    return journal_new(out, path, fd, err);
+    rc = journal_new(out, path, fd, err);
+    if (rc < 0) {
+        kp_journal_free_outcomes(*done, *ndone);
+        *done = NULL;
+        *ndone = 0;
+        return rc;
+    }
+    (*out)->prefix = prefix;
+    return 0;
+}
+
+int kp_journal_prefix_record(kp_journal *j, const kp_journal_prefix *prefix, kp_err *err)
+{
+    if (j->len + 16 > KP_JOURNAL_BUF) {
+        int rc = flush(j, err);
+        if (rc < 0)
+            return rc;
+    }
+    uint64_t tag = (prefix->tasks & KP_REC_INDEX) | (uint64_t)KP_REC_PREFIX << KP_REC_SHIFT;
+    memcpy(j->buf + j->len, &tag, 8);
+    memcpy(j->buf + j->len + 8, &prefix->bytes, 8);
+    j->len += 16;
+    j->prefix = *prefix;
+    return 0;
+}
+
+kp_journal_prefix kp_journal_prefix_of(const kp_journal *j)
+{
+    kp_journal_prefix none = {0, 0};
+    return j ? j->prefix : none;
 }
 
 int kp_journal_append(kp_journal *j, const kp_outcome *o, kp_err *err)

@@ -25,6 +25,15 @@ typedef struct kp_fingerprint {
 
 typedef struct kp_journal kp_journal;
 
+/* In input order the output file itself is the record of the tasks it
+ * holds: a prefix says that its first `bytes` bytes are the results of the
+ * tasks before `tasks`, all recorded, so the journal needs no record of
+ * them. A resumed run keeps those bytes and runs the rest. */
+typedef struct kp_journal_prefix {
+    uint64_t tasks;
+    uint64_t bytes;
+} kp_journal_prefix;
+
 /* FNV-1a, 64 bits, continuing from h (start with KP_HASH_INIT). */
 #define KP_HASH_INIT UINT64_C(14695981039346656037)
 uint64_t kp_hash(uint64_t h, const void *data, size_t n);
@@ -51,6 +60,15 @@ int kp_journal_append(kp_journal *j, const kp_outcome *o, kp_err *err);
  * first + n - 1, whose values are the 8 bytes at values + k * stride. */
 int kp_journal_append_run(kp_journal *j, uint64_t first, const unsigned char *values, size_t stride,
                           size_t n, kp_err *err);
+
+/* Records a prefix (see kp_journal_prefix), in the buffer: the output's
+ * bytes must be written before the next kp_journal_flush. Prefixes only
+ * grow. */
+int kp_journal_prefix_record(kp_journal *j, const kp_journal_prefix *prefix, kp_err *err);
+
+/* The last prefix recorded, or read by kp_journal_resume ({0, 0}: none;
+ * NULL gives none). kp_journal_resume drops the records of tasks inside it. */
+kp_journal_prefix kp_journal_prefix_of(const kp_journal *j);
 
 /* Writes the buffered records as one block (one write). Accepts NULL. */
 int kp_journal_flush(kp_journal *j, kp_err *err);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { OUTPUT_BUFFER = 1 << 20, ERRLOG_BUFFER = 1 << 16 };
@@ -193,6 +194,49 @@ static int stream_open(stream *s, const char *path, int std_fd, size_t bufsize, 
         return code;
     }
     /* Without the large buffer the stream still works with stdio's own. */
+    s->vbuf = malloc(bufsize);
+    if (s->vbuf)
+        setvbuf(s->fp, s->vbuf, _IOFBF, bufsize);
+    return 0;
+}
+
+/* Opens the output of a resumed run for writing after its first `keep`
+ * bytes, which an earlier run wrote (see kp_output_config.keep_bytes), and
+ * drops what it wrote after them. The file must still hold them; text
+ * formats end them with a newline. */
+static int stream_open_kept(stream *s, const char *path, uint64_t keep, bool text, size_t bufsize,
+                            kp_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->name = strdup(path);
+    if (!s->name)
+        return kp_err_set(err, KPOOL_ENOMEM, "%s: out of memory", path);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    int rc = 0;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rc = kp_err_set(err, KPOOL_EIO, "%s: cannot open to resume: %s", path, strerror(errno));
+    } else {
+        char last = '\n';
+        if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < keep ||
+            (text && keep && pread(fd, &last, 1, (off_t)keep - 1) != 1) || last != '\n')
+            rc = kp_err_set(err, KPOOL_EJOB,
+                            "cannot resume: %s no longer holds the %llu bytes of results the "
+                            "interrupted run wrote (it was changed or replaced); run without "
+                            "--resume to start again",
+                            path, (unsigned long long)keep);
+        else if (ftruncate(fd, (off_t)keep) < 0 || lseek(fd, (off_t)keep, SEEK_SET) < 0 ||
+                 !(s->fp = fdopen(fd, "w")))
+            rc = kp_err_set(err, KPOOL_EIO, "%s: cannot reopen to resume: %s", path,
+                            strerror(errno));
+    }
+    if (rc < 0) {
+        if (fd >= 0)
+            close(fd);
+        free(s->name);
+        s->name = NULL;
+        return rc;
+    }
     s->vbuf = malloc(bufsize);
     if (s->vbuf)
         setvbuf(s->fp, s->vbuf, _IOFBF, bufsize);
@@ -535,12 +579,17 @@ int kp_output_open(kp_output **out, const kp_output_config *cfg, kp_err *err)
     o->type = cfg->type;
     o->index = cfg->index;
     o->total = cfg->total;
-    int rc = stream_open(&o->s, cfg->path, STDOUT_FILENO, OUTPUT_BUFFER, err);
+    bool kept = cfg->keep_bytes > 0 && strcmp(cfg->path, "-") != 0;
+    int rc = kept ? stream_open_kept(&o->s, cfg->path, cfg->keep_bytes, o->format != KP_OUT_NPY,
+                                     OUTPUT_BUFFER, err)
+                  : stream_open(&o->s, cfg->path, STDOUT_FILENO, OUTPUT_BUFFER, err);
     if (rc) {
         free(o);
         return rc;
     }
-    if (o->format == KP_OUT_NPY) {
+    if (kept)
+        o->slots = cfg->keep_tasks; /* npy: the slots written before */
+    if (o->format == KP_OUT_NPY && !kept) {
         npy_header(o);
         rc = stream_check(&o->s, err);
         if (rc) {
@@ -753,6 +802,17 @@ int kp_output_write_run(kp_output *out, size_t first, kp_type type, const unsign
             return rc;
     }
     return 0;
+}
+
+uint64_t kp_output_tell(kp_output *out)
+{
+    off_t at = ftello(out->s.fp);
+    return at > 0 ? (uint64_t)at : 0;
+}
+
+int kp_output_flush(kp_output *out, kp_err *err)
+{
+    return stream_flush(&out->s, err);
 }
 
 int kp_output_close(kp_output *out, kp_err *err)

@@ -53,6 +53,11 @@ typedef struct kp_output_config {
     bool completion_order; /* results arrive in completion order */
     kp_type type;          /* the kernel's return type */
     size_t total;          /* number of tasks (npy needs it up front) */
+    /* A resumed run in input order: keep the file's first keep_bytes bytes,
+     * the results of tasks 0 .. keep_tasks - 1 (a kp_journal_prefix), and
+     * write on after them. 0: start a new file. */
+    uint64_t keep_bytes;
+    size_t keep_tasks;
 } kp_output_config;
 
 typedef struct kp_output kp_output;
@@ -80,6 +85,12 @@ int kp_output_write(kp_output *out, const kp_outcome *o, kp_err *err);
  * 8 bytes at values + k * stride (a kp_outcome.value each, of `type`). */
 int kp_output_write_run(kp_output *out, size_t first, kp_type type, const unsigned char *values,
                         size_t stride, size_t n, kp_err *err);
+
+/* The bytes written so far, buffered ones included (a regular file). */
+uint64_t kp_output_tell(kp_output *out);
+
+/* Writes out what is buffered. KPOOL_EIO names the file. */
+int kp_output_flush(kp_output *out, kp_err *err);
 
 /* Flushes and closes, always freeing the writer; for npy checks that `total`
  * slots were written (KPOOL_EIO otherwise, the file is then incomplete).

@@ -864,6 +864,27 @@ case_resume_after_kill9() {
   expect_err "nothing to resume"
 }
 
+# In input order the output file itself records the finished tasks (the
+# journal says how many of its bytes): a resume keeps those bytes, drops
+# what was written after them, and refuses an output that lost them.
+case_resume_keeps_the_output_prefix() {
+  local j
+  j=$(resume_job)
+  kp run "$j" -o "$T/full.csv" --quiet
+  expect_status 0
+  interrupt KILL "$j" "$T/part.csv"
+  printf '999\nhalf a li' >>"$T/part.csv" # bytes after the recorded prefix
+  kp run "$j" -o "$T/part.csv" --resume
+  expect_status 0
+  expect_same "$T/part.csv" "$T/full.csv"
+  interrupt KILL "$j" "$T/lost.csv"
+  : >"$T/lost.csv"
+  kp run "$j" -o "$T/lost.csv" --resume
+  expect_status 2
+  expect_err "cannot resume: $T/lost.csv no longer holds the"
+  [ -e "$T/lost.csv.journal" ] || fail "a refused resume removed the journal"
+}
+
 case_resume_after_sigint_npy() {
   local j
   j=$(resume_job)

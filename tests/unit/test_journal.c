@@ -133,6 +133,58 @@ static void test_resume_reads_a_run(void **state)
     kp_journal_free_outcomes(done, n);
 }
 
+static void test_resume_reads_the_prefix_and_drops_records_inside_it(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "prefix.journal");
+    kp_journal *j;
+    kp_err err;
+    assert_int_equal(kp_journal_create(&j, path, &fp, &err), 0);
+    assert_int_equal(kp_journal_prefix_of(j).tasks, 0);
+    kp_outcome o = {.index = 5, .type = KP_T_I64, .attempts = 1, .value.i = 50};
+    assert_int_equal(kp_journal_append(j, &o, &err), 0); /* inside the later prefix */
+    o.index = 60;
+    assert_int_equal(kp_journal_append(j, &o, &err), 0); /* after it */
+    kp_journal_prefix p = {10, 30};
+    assert_int_equal(kp_journal_prefix_record(j, &p, &err), 0);
+    assert_int_equal(kp_journal_flush(j, &err), 0);
+    p = (kp_journal_prefix){40, 120};
+    assert_int_equal(kp_journal_prefix_record(j, &p, &err), 0);
+    assert_int_equal(kp_journal_prefix_of(j).tasks, 40);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+
+    kp_outcome *done;
+    size_t n;
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(kp_journal_prefix_of(j).tasks, 40);
+    assert_int_equal(kp_journal_prefix_of(j).bytes, 120);
+    assert_int_equal(n, 1);
+    assert_int_equal(done[0].index, 60);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+
+    /* A block whose prefix shrinks is not ours: it and what follows drop. */
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    kp_journal_free_outcomes(done, n);
+    p = (kp_journal_prefix){20, 60};
+    assert_int_equal(kp_journal_prefix_record(j, &p, &err), 0);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(kp_journal_prefix_of(j).tasks, 40);
+    assert_int_equal(kp_journal_prefix_of(j).bytes, 120);
+    kp_journal_free_outcomes(done, n);
+    /* Nor can a prefix hold more tasks than the run has. */
+    p = (kp_journal_prefix){fp.total + 1, 1000};
+    assert_int_equal(kp_journal_prefix_record(j, &p, &err), 0);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(kp_journal_prefix_of(j).tasks, 40);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(kp_journal_close(j, true, &err), 0);
+    assert_null(kp_journal_prefix_of(NULL).tasks ? (void *)1 : NULL);
+}
+
 static void test_resume_cuts_a_torn_block(void **state)
 {
     (void)state;
@@ -263,6 +315,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_reads_every_record),
         cmocka_unit_test(test_resume_reads_a_run),
+        cmocka_unit_test(test_resume_reads_the_prefix_and_drops_records_inside_it),
         cmocka_unit_test(test_resume_cuts_a_torn_block),
         cmocka_unit_test(test_resume_drops_a_corrupt_block),
         cmocka_unit_test(test_resume_refuses_what_changed),

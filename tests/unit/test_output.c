@@ -247,6 +247,93 @@ static void test_write_run_of_another_type_is_refused(void **state)
     kp_output_close(out, &err);
 }
 
+static void put_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static kp_output *open_kept(const char *path, kp_output_format format, uint64_t bytes, size_t tasks,
+                            int expect, kp_err *err)
+{
+    kp_output_config cfg = {.path = path,
+                            .format = format,
+                            .type = KP_T_I64,
+                            .total = 4,
+                            .keep_bytes = bytes,
+                            .keep_tasks = tasks};
+    kp_output *out = NULL;
+    assert_int_equal(kp_output_open(&out, &cfg, err), expect);
+    return out;
+}
+
+static void test_resume_keeps_the_prefix_and_drops_the_rest(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("kept.csv");
+    put_text(path, "1\n2\n3\nhal");
+    kp_err err = {0};
+    kp_output *out = open_kept(path, KP_OUT_CSV, 4, 2, 0, &err);
+    assert_int_equal(kp_output_tell(out), 4);
+    kp_outcome o = ok_i(2, KP_T_I64, 30);
+    assert_int_equal(kp_output_write(out, &o, &err), 0);
+    assert_int_equal(kp_output_tell(out), 7);
+    assert_int_equal(kp_output_flush(out, &err), 0);
+    o = ok_i(3, KP_T_I64, 40);
+    assert_int_equal(kp_output_write(out, &o, &err), 0);
+    assert_int_equal(kp_output_close(out, &err), 0);
+    char *text = slurp(path, NULL);
+    assert_string_equal(text, "1\n2\n30\n40\n");
+    free(text);
+}
+
+static void test_resume_refuses_an_output_that_lost_its_prefix(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s", tmp_path("lost.csv"));
+    kp_err err = {0};
+    put_text(path, "1\n");
+    assert_null(open_kept(path, KP_OUT_CSV, 4, 2, KPOOL_EJOB, &err));
+    assert_non_null(strstr(err.msg, "lost.csv no longer holds the 4 bytes of results"));
+    put_text(path, "1\n22\n");
+    assert_null(open_kept(path, KP_OUT_CSV, 4, 2, KPOOL_EJOB, &err)); /* not a line's end */
+    assert_null(open_kept(tmp_path("absent.csv"), KP_OUT_CSV, 4, 2, KPOOL_EIO, &err));
+    assert_non_null(strstr(err.msg, "absent.csv: cannot open to resume"));
+    /* The text was not touched by the refusals. */
+    char *text = slurp(path, NULL);
+    assert_string_equal(text, "1\n22\n");
+    free(text);
+}
+
+static void test_resume_npy_continues_after_its_slots(void **state)
+{
+    (void)state;
+    kp_outcome all[] = {ok_i(0, KP_T_I64, 7), ok_i(1, KP_T_I64, 8), ok_i(2, KP_T_I64, 9),
+                        ok_i(3, KP_T_I64, 10)};
+    size_t full_len;
+    char *full = write_file("full.npy", KP_OUT_NPY, KP_T_I64, false, all, 4, &full_len);
+    /* An interrupted run: the header and two slots, then part of a third. */
+    const char *path = tmp_path("part.npy");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite(full, 1, full_len - 16 + 3, f);
+    fclose(f);
+    kp_err err = {0};
+    kp_output *out = open_kept(path, KP_OUT_NPY, full_len - 16, 2, 0, &err);
+    assert_int_equal(kp_output_write(out, &all[2], &err), 0);
+    assert_int_equal(kp_output_write(out, &all[3], &err), 0);
+    assert_int_equal(kp_output_close(out, &err), 0);
+    size_t len;
+    char *part = slurp(path, &len);
+    assert_int_equal(len, full_len);
+    assert_memory_equal(part, full, len);
+    free(part);
+    free(full);
+}
+
 /* ---- csv --------------------------------------------------------------- */
 
 static void test_csv_integers_one_line_per_task(void **state)
@@ -1427,6 +1514,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_run_same_as_one_by_one),
+        cmocka_unit_test(test_resume_keeps_the_prefix_and_drops_the_rest),
+        cmocka_unit_test(test_resume_refuses_an_output_that_lost_its_prefix),
+        cmocka_unit_test(test_resume_npy_continues_after_its_slots),
         cmocka_unit_test(test_write_run_of_another_type_is_refused),
         cmocka_unit_test(test_csv_integers_one_line_per_task),
         cmocka_unit_test(test_csv_unsigned_full_range),
