@@ -11,7 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define KP_JOURNAL_MAGIC "KPOOL-JOURNAL 1\n"
+/* Version 2: kp_hash_bulk hashes four lanes, and prefix records exist. */
+#define KP_JOURNAL_MAGIC "KPOOL-JOURNAL 2\n"
 #define KP_JOURNAL_BUF   (256 * 1024)
 
 struct kp_journal {
@@ -67,14 +68,26 @@ uint64_t kp_hash(uint64_t h, const void *data, size_t n)
 
 uint64_t kp_hash_bulk(uint64_t h, const void *data, size_t n)
 {
+    /* Four independent lanes, so that four multiplications are in flight
+     * at once instead of each waiting for the one before: the input of the
+     * seed job (8 MB) is hashed at memory speed, not at one multiplication
+     * per 8 bytes. */
+    const uint64_t prime = UINT64_C(1099511628211);
     const unsigned char *p = data;
+    uint64_t lane[4] = {h, h ^ 1, h ^ 2, h ^ 3};
     size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w[4];
+        memcpy(w, p + i, 32);
+        for (int k = 0; k < 4; k++)
+            lane[k] = (lane[k] ^ w[k]) * prime;
+    }
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        h ^= w;
-        h *= UINT64_C(1099511628211);
+        lane[0] = (lane[0] ^ w) * prime;
     }
+    h = kp_hash(KP_HASH_INIT, lane, sizeof lane);
     return kp_hash(h, p + i, n - i);
 }
 
@@ -366,6 +379,11 @@ int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *
         pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
         memcmp(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic) != 0) {
         close(fd);
+        if (memcmp(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic - 2) == 0)
+            return kp_err_set(err, KPOOL_EJOB,
+                              "cannot resume: %s was written by another version of kpool; run "
+                              "without --resume to start again",
+                              path);
         return kp_err_set(err, KPOOL_EJOB, "%s is not a kpool journal", path);
     }
     const char *what = changed(&h.fp, fp);

@@ -285,6 +285,38 @@ static void test_resume_without_journal(void **state)
     fclose(f);
     assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), KPOOL_EJOB);
     assert_non_null(strstr(err.msg, "is not a kpool journal"));
+    /* A journal of version 1 (one lane of hashing, no prefixes). */
+    path_of(path, sizeof path, "old.journal");
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("KPOOL-JOURNAL 1\n", f);
+    fwrite(&fp, sizeof fp, 1, f);
+    fclose(f);
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), KPOOL_EJOB);
+    assert_non_null(strstr(err.msg, "was written by another version of kpool"));
+}
+
+static void test_hash_bulk_sees_every_byte_and_lane(void **state)
+{
+    (void)state;
+    unsigned char buf[101];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 7);
+    uint64_t base = kp_hash_bulk(KP_HASH_INIT, buf, sizeof buf);
+    assert_int_equal(kp_hash_bulk(KP_HASH_INIT, buf, sizeof buf), base);
+    for (size_t i = 0; i < sizeof buf; i++) {
+        buf[i] ^= 1;
+        assert_true(kp_hash_bulk(KP_HASH_INIT, buf, sizeof buf) != base);
+        buf[i] ^= 1;
+    }
+    /* Words swapped between lanes, or lengths that differ, hash apart. */
+    unsigned char swapped[101];
+    memcpy(swapped, buf, sizeof buf);
+    memcpy(swapped, buf + 8, 8);
+    memcpy(swapped + 8, buf, 8);
+    assert_true(kp_hash_bulk(KP_HASH_INIT, swapped, sizeof swapped) != base);
+    assert_true(kp_hash_bulk(KP_HASH_INIT, buf, 100) != base);
+    assert_true(kp_hash_bulk(KP_HASH_INIT, buf, 0) != kp_hash_bulk(KP_HASH_INIT + 1, buf, 0));
 }
 
 static void test_hash_file_sees_one_byte(void **state)
@@ -315,6 +347,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_reads_every_record),
         cmocka_unit_test(test_resume_reads_a_run),
+        cmocka_unit_test(test_hash_bulk_sees_every_byte_and_lane),
         cmocka_unit_test(test_resume_reads_the_prefix_and_drops_records_inside_it),
         cmocka_unit_test(test_resume_cuts_a_torn_block),
         cmocka_unit_test(test_resume_drops_a_corrupt_block),
