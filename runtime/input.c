@@ -430,6 +430,20 @@ void kp_input_close(kp_input *in)
     free(in);
 }
 
+bool kp_input_npy_rows(const kp_input *in, const unsigned char **base, size_t *stride, size_t *cols,
+                       kp_type *type, int *ndim)
+{
+    if (in->format != KP_IN_NPY || !in->map || in->count == 0)
+        return false;
+    const kp_npy_info *info = &in->u.npy;
+    *base = in->map + info->data_offset;
+    *stride = info->cols * info->itemsize;
+    *cols = info->cols;
+    *type = info->type;
+    *ndim = info->ndim;
+    return true;
+}
+
 uint64_t kp_input_fingerprint(const kp_input *in)
 {
     uint64_t h = kp_hash(KP_HASH_INIT, &in->format, sizeof in->format);

@@ -79,6 +79,14 @@ void kp_input_describe(const kp_input *in, char *buf, size_t n);
  * input as it was read), or the range. Resume compares it. */
 uint64_t kp_input_fingerprint(const kp_input *in);
 
+/* An npy input's values as memory, for readers that take rows straight from
+ * the mapping: true, with row 0 at *base, *stride bytes from row to row,
+ * *cols values (of *type, native byte order) per row and *ndim the array's
+ * dimensions (0, 1 or 2), when `in` is an npy file with at least one record;
+ * false for every other input. */
+bool kp_input_npy_rows(const kp_input *in, const unsigned char **base, size_t *stride, size_t *cols,
+                       kp_type *type, int *ndim);
+
 /* Unmaps and frees. Accepts NULL. */
 void kp_input_close(kp_input *in);
 

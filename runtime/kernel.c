@@ -735,24 +735,61 @@ static inline uint64_t load_word(uint8_t load, const void *p)
     }
 }
 
-static void invoke_direct(const kp_kernel *k, void **avalue, raw_return *ret)
+#endif
+
+bool kp_kernel_load_words(const kp_kernel *k, void **avalue, uint64_t w[KP_DIRECT_REGS])
 {
+#if KP_DIRECT_CALLS
+    if (!k->direct)
+        return false;
     /* Registers the kernel does not take are passed as 0. Two memsets, not
      * one: gcc turns a single 112-byte one into `rep stos`, whose start-up
-     * cost was half of this function's time in the seed job; these become a
-     * few vector stores. */
-    uint64_t w[KP_DIRECT_REGS];
+     * cost was half of the call's time in the seed job; these become a few
+     * vector stores. */
     memset(w, 0, KP_DIRECT_INT_REGS * sizeof w[0]);
     memset(w + KP_DIRECT_INT_REGS, 0, KP_DIRECT_FP_REGS * sizeof w[0]);
     for (size_t j = 0; j < k->n_cargs; j++)
         w[k->direct_slot[j]] = load_word(k->direct_load[j], avalue[j]);
+    return true;
+#else
+    (void)k;
+    (void)avalue;
+    (void)w;
+    return false;
+#endif
+}
+
+#if KP_DIRECT_CALLS
+static void invoke_direct(const kp_kernel *k, void **avalue, raw_return *ret)
+{
+    uint64_t w[KP_DIRECT_REGS];
+    kp_kernel_load_words(k, avalue, w);
     call_registers(k->fn, k->sig.ret == KP_T_F32 || k->sig.ret == KP_T_F64, w, ret);
 }
 #endif
 
+    unsigned
+    kp_kernel_word_slot(const kp_kernel *k, size_t cparam)
+{
+    return k->direct_slot[cparam];
+}
+
+static void read_return(const kp_signature *sig, const raw_return *r, kp_result *out);
+
+void kp_kernel_invoke_words(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS], kp_result *out)
+{
+    raw_return ret;
+    memset(&ret, 0, sizeof ret);
+#if KP_DIRECT_CALLS
+    call_registers(k->fn, k->sig.ret == KP_T_F32 || k->sig.ret == KP_T_F64, w, &ret);
+#else
+    (void)w; /* never called: kp_kernel_load_words said no */
+#endif
+    read_return(&k->sig, &ret, out);
+}
+
 void kp_kernel_invoke(const kp_kernel *k, void **avalue, kp_result *out)
 {
-    const kp_signature *sig = &k->sig;
     raw_return ret;
     memset(&ret, 0, sizeof ret);
 #if KP_DIRECT_CALLS
@@ -761,7 +798,13 @@ void kp_kernel_invoke(const kp_kernel *k, void **avalue, kp_result *out)
     else
 #endif
         ffi_call((ffi_cif *)&k->cif, k->fn, &ret, avalue);
+    read_return(&k->sig, &ret, out);
+}
 
+/* The return value as the kernel's type says, from either path. */
+static void read_return(const kp_signature *sig, const raw_return *r, kp_result *out)
+{
+    raw_return ret = *r;
     out->type = sig->ret;
     memset(&out->value, 0, sizeof out->value);
     switch (sig->ret) {

@@ -78,6 +78,17 @@ typedef struct kp_result {
     kp_scalar value; /* value.str points into the kernel's memory: copy it */
 } kp_result;
 
+/* The direct path in two steps, for a caller that keeps the register words
+ * from call to call (task.c's row plan: literals loaded once, only the
+ * record's words change). kp_kernel_load_words fills w from avalue as a call
+ * would and returns true, or returns false when k is not called directly;
+ * kp_kernel_word_slot says which word C parameter `cparam` is; only after
+ * kp_kernel_load_words returned true, kp_kernel_invoke_words calls k with w
+ * and fills *out as kp_kernel_invoke does. */
+bool kp_kernel_load_words(const kp_kernel *k, void **avalue, uint64_t w[KP_DIRECT_REGS]);
+unsigned kp_kernel_word_slot(const kp_kernel *k, size_t cparam);
+void kp_kernel_invoke_words(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS], kp_result *out);
+
 /* The C values of one call's arguments, and the pointers libffi takes to
  * them. The pointers depend only on the signature: bind them once, then
  * refill the values for each call. */

@@ -51,6 +51,64 @@ static void store_result(const kp_result *r, kp_outcome *o)
     }
 }
 
+/* After the call: kpool_fail's message, or the result. */
+static void finish_task(kp_task_ctx *ctx, const kp_result *result, kp_outcome *o)
+{
+    const char *failure = kp_task_fail_message();
+    if (failure) {
+        o->kind = KP_TASK_FAILED;
+        snprintf(ctx->message, sizeof ctx->message, "%s", failure);
+        o->message = ctx->message;
+        return;
+    }
+    o->kind = KP_TASK_OK;
+    store_result(result, o);
+}
+
+/* See kp_task_prepare: decides whether tasks take the row plan. */
+static void plan_rows(kp_task_ctx *ctx)
+{
+    ctx->rows = false;
+    const kp_kernel *k = ctx->kernel;
+    const kp_signature *sig = &k->sig;
+    const unsigned char *base;
+    size_t stride, cols;
+    kp_type type;
+    int ndim;
+    if (!ctx->input || !kp_input_npy_rows(ctx->input, &base, &stride, &cols, &type, &ndim) ||
+        !kp_kernel_load_words(k, ctx->call.avalue, ctx->words))
+        return;
+    size_t c = 0, n = 0;
+    for (size_t i = 0; i < sig->nparams; c += sig->params[i].is_array ? 2 : 1, i++) {
+        const kp_param *p = &sig->params[i];
+        const kp_template_item *item = ctx->plan[i].item;
+        if (ctx->plan[i].constant)
+            continue;
+        if (p->is_array && item->kind == KP_ARG_RECORD && ndim == 2 && p->type == type && cols) {
+            /* The row itself, by address, and its length (the same for all). */
+            ctx->row_word[n].word = (uint8_t)kp_kernel_word_slot(k, c);
+            ctx->row_word[n].value = false;
+            ctx->row_word[n++].offset = 0;
+            ctx->words[kp_kernel_word_slot(k, c + 1)] = cols;
+            continue;
+        }
+        size_t element = item->kind == KP_ARG_ELEMENT ? item->element : 0;
+        bool scalar_of_row = ndim == 2 && element >= 1 && element <= cols;
+        bool the_record = ndim < 2 && item->kind == KP_ARG_RECORD;
+        if (p->is_array || p->type != type || kp_type_size(type) != 8 ||
+            !(scalar_of_row || the_record))
+            return; /* a conversion is needed: the general way */
+        ctx->row_word[n].word = (uint8_t)kp_kernel_word_slot(k, c);
+        ctx->row_word[n].value = true;
+        ctx->row_word[n++].offset = (uint32_t)(scalar_of_row ? (element - 1) * 8 : 0);
+    }
+    ctx->nrow = n;
+    ctx->row_base = base;
+    ctx->row_stride = stride;
+    ctx->row_count = kp_input_count(ctx->input);
+    ctx->rows = true;
+}
+
 int kp_task_prepare(kp_task_ctx *ctx, kp_err *err)
 {
     const kp_signature *sig = &ctx->kernel->sig;
@@ -74,6 +132,7 @@ int kp_task_prepare(kp_task_ctx *ctx, kp_err *err)
                 return rc;
         }
     }
+    plan_rows(ctx);
     return 0;
 }
 
@@ -125,6 +184,23 @@ void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
     o->index = index;
     o->attempts = 1;
     o->type = ctx->kernel->sig.ret;
+    kp_result result;
+    size_t row = ctx->index_map ? ctx->index_map[index] : index;
+    if (ctx->rows && row < ctx->row_count) {
+        uint64_t w[KP_DIRECT_REGS];
+        memcpy(w, ctx->words, sizeof w);
+        const unsigned char *p = ctx->row_base + row * ctx->row_stride;
+        for (size_t k = 0; k < ctx->nrow; k++) {
+            if (ctx->row_word[k].value)
+                memcpy(&w[ctx->row_word[k].word], p + ctx->row_word[k].offset, 8);
+            else
+                w[ctx->row_word[k].word] = (uint64_t)(uintptr_t)p;
+        }
+        kp_task_fail_reset();
+        kp_kernel_invoke_words(ctx->kernel, w, &result);
+        finish_task(ctx, &result, o);
+        return;
+    }
     kp_arena_reset(&ctx->arena);
 
     kp_err err;
@@ -134,7 +210,6 @@ void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
     if (ctx->input)
         rc = kp_input_record(ctx->input, ctx->index_map ? ctx->index_map[index] : index,
                              &ctx->arena, &record, &err);
-    kp_result result;
     if (rc == 0)
         rc = ctx->direct ? call_direct(ctx, ctx->input ? &record : NULL, &result, &err)
                          : call_tuple(ctx, ctx->input ? &record : NULL, &result, &err);
@@ -144,15 +219,7 @@ void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
         o->message = ctx->message;
         return;
     }
-    const char *failure = kp_task_fail_message();
-    if (failure) {
-        o->kind = KP_TASK_FAILED;
-        snprintf(ctx->message, sizeof ctx->message, "%s", failure);
-        o->message = ctx->message;
-        return;
-    }
-    o->kind = KP_TASK_OK;
-    store_result(&result, o);
+    finish_task(ctx, &result, o);
 }
 
 int kp_task_call_literals(const kp_kernel *kernel, const kp_template *args, kp_err *err)

@@ -1,0 +1,225 @@
+/* The task runner: the row plan (npy rows straight into the kernel's
+ * registers) gives every task the outcome the general way gives it, and is
+ * taken only where no conversion is needed. Kernels live in this file. */
+#include "task.h"
+
+#include <limits.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#ifndef KP_TEST_TMP_DIR
+#define KP_TEST_TMP_DIR "/tmp"
+#endif
+
+static int64_t within(const int64_t *row, size_t n, int64_t lo, int64_t hi)
+{
+    int64_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        count += lo <= row[i] && row[i] <= hi;
+    return count;
+}
+
+/* Mixes its arguments so that a value in the wrong register shows. */
+static double mix(double a, int64_t k, const double *row, size_t n, double b)
+{
+    double s = a * 3.0 - b * 7.0 + (double)k * 11.0;
+    for (size_t i = 0; i < n; i++)
+        s = s * 1.5 + row[i];
+    return s;
+}
+
+static uint64_t pick(uint64_t x, uint64_t y)
+{
+    return x * 1000003u ^ y;
+}
+
+static double square(double x)
+{
+    return x * x;
+}
+
+static int64_t narrow(const int32_t *row, size_t n)
+{
+    return n ? row[0] : -1;
+}
+
+/* Writes an npy v1.0 file of `rows` x `cols` values (cols 0: one dimension)
+ * of dtype `descr`, `size` bytes each, from `data`. */
+static void write_npy(const char *path, const char *descr, size_t size, size_t rows, size_t cols,
+                      const void *data)
+{
+    char dict[160];
+    int n =
+        cols ? snprintf(dict, sizeof dict,
+                        "{'descr': '%s', 'fortran_order': False, 'shape': (%zu, %zu), }", descr,
+                        rows, cols)
+             : snprintf(dict, sizeof dict,
+                        "{'descr': '%s', 'fortran_order': False, 'shape': (%zu,), }", descr, rows);
+    size_t header = 10 + (size_t)n + 1;
+    size_t pad = (64 - header % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    unsigned short hlen = (unsigned short)(n + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fwrite(&hlen, 2, 1, f);
+    fwrite(dict, 1, (size_t)n, f);
+    for (size_t i = 0; i < pad; i++)
+        fputc(' ', f);
+    fputc('\n', f);
+    fwrite(data, size, rows * (cols ? cols : 1), f);
+    fclose(f);
+}
+
+typedef struct fixture {
+    kp_kernel kernel;
+    kp_template args;
+    kp_input *input;
+    kp_task_ctx ctx;
+    char path[PATH_MAX];
+} fixture;
+
+static fixture *make(kp_fnptr fn, const char *sig, const char *args, const char *descr, size_t size,
+                     size_t rows, size_t cols, const void *data)
+{
+    fixture *f = calloc(1, sizeof *f);
+    kp_err err;
+    snprintf(f->path, sizeof f->path, "%s/kp_test_task_%d.npy", KP_TEST_TMP_DIR, (int)getpid());
+    write_npy(f->path, descr, size, rows, cols, data);
+    assert_int_equal(kp_signature_parse(sig, &f->kernel.sig, &err), 0);
+    f->kernel.fn = fn;
+    snprintf(f->kernel.name, sizeof f->kernel.name, "k");
+    assert_int_equal(kp_kernel_prepare(&f->kernel, &err), 0);
+    assert_int_equal(kp_template_parse(&f->args, args, &err), 0);
+    kp_input_config icfg = {.path = f->path};
+    assert_int_equal(kp_input_open(&f->input, &icfg, &err), 0);
+    f->ctx.input = f->input;
+    f->ctx.args = &f->args;
+    f->ctx.kernel = &f->kernel;
+    kp_arena_init(&f->ctx.arena);
+    assert_int_equal(kp_task_prepare(&f->ctx, &err), 0);
+    return f;
+}
+
+static void destroy(fixture *f)
+{
+    kp_task_release(&f->ctx);
+    kp_template_free(&f->args);
+    kp_input_close(f->input);
+    unlink(f->path);
+    free(f);
+}
+
+/* Runs every task the row plan's way and the general way; the outcomes
+ * must be the same, bit for bit. */
+static void assert_same_both_ways(fixture *f, size_t tasks)
+{
+    assert_true(f->ctx.rows);
+    for (size_t i = 0; i < tasks; i++) {
+        kp_outcome fast, slow;
+        f->ctx.rows = true;
+        kp_task_run(&f->ctx, i, &fast);
+        f->ctx.rows = false;
+        kp_task_run(&f->ctx, i, &slow);
+        assert_int_equal(fast.kind, KP_TASK_OK);
+        assert_int_equal(slow.kind, KP_TASK_OK);
+        assert_int_equal(fast.type, slow.type);
+        assert_memory_equal(&fast.value, &slow.value, sizeof fast.value);
+    }
+    f->ctx.rows = true;
+}
+
+static void test_seed_rows_take_the_plan(void **state)
+{
+    (void)state;
+    int64_t data[40 * 5];
+    for (size_t i = 0; i < 40 * 5; i++)
+        data[i] = (int64_t)((i * 7919) % 13) - 2;
+    fixture *f = make((kp_fnptr)within, "i64 (i64[] row, i64 lo, i64 hi)", "$0, 4, 8", "<i8", 8, 40,
+                      5, data);
+    assert_same_both_ways(f, 40);
+    kp_outcome o;
+    kp_task_run(&f->ctx, 3, &o);
+    assert_int_equal(o.value.i, within(data + 15, 5, 4, 8));
+    destroy(f);
+}
+
+static void test_scalars_from_the_row_and_literals_in_their_registers(void **state)
+{
+    (void)state;
+    double data[10 * 4];
+    for (size_t i = 0; i < 40; i++)
+        data[i] = (double)i * 0.25 - 3.0;
+    /* a from $3, k literal, the row, b from $1: every kind of word. */
+    fixture *f = make((kp_fnptr)mix, "f64 (f64 a, i64 k, f64[] row, f64 b)", "$3, 5, $0, $1", "<f8",
+                      8, 10, 4, data);
+    assert_same_both_ways(f, 10);
+    kp_outcome o;
+    kp_task_run(&f->ctx, 7, &o);
+    assert_true(o.value.f64 == mix(data[30], 5, data + 28, 4, data[28]));
+    destroy(f);
+}
+
+static void test_one_dimension_and_the_index_map(void **state)
+{
+    (void)state;
+    uint64_t data[16];
+    for (size_t i = 0; i < 16; i++)
+        data[i] = UINT64_MAX - i * 977;
+    fixture *f = make((kp_fnptr)pick, "u64 (u64 x, u64 y)", "$0, 42", "<u8", 8, 16, 0, data);
+    assert_same_both_ways(f, 16);
+    size_t map[3] = {15, 0, 9};
+    f->ctx.index_map = map;
+    kp_outcome o;
+    kp_task_run(&f->ctx, 0, &o);
+    assert_int_equal(o.value.u, pick(data[15], 42));
+    kp_task_run(&f->ctx, 2, &o);
+    assert_int_equal(o.value.u, pick(data[9], 42));
+    destroy(f);
+}
+
+static void test_conversions_keep_the_general_way(void **state)
+{
+    (void)state;
+    /* An i32 file into an i64 scalar needs a conversion. */
+    int32_t small[6] = {1, -2, 3, -4, 5, -6};
+    fixture *f = make((kp_fnptr)square, "f64 (f64 x)", "$0", "<i4", 4, 6, 0, small);
+    assert_false(f->ctx.rows);
+    kp_outcome o;
+    kp_task_run(&f->ctx, 3, &o);
+    assert_int_equal(o.kind, KP_TASK_OK);
+    assert_true(o.value.f64 == 16.0);
+    destroy(f);
+    /* Rows of i32 into an i32 array: not 8-byte scalars, but a row by
+     * address needs no conversion, so the plan takes it. */
+    f = make((kp_fnptr)narrow, "i64 (i32[] row)", "$0", "<i4", 4, 3, 2, small);
+    assert_same_both_ways(f, 3);
+    destroy(f);
+    /* f64 rows into an i64 array: converted, the general way. */
+    double d[4] = {1, 2, 3, 4};
+    f = make((kp_fnptr)within, "i64 (i64[] row, i64 lo, i64 hi)", "$0, 1, 2", "<f8", 8, 2, 2, d);
+    assert_false(f->ctx.rows);
+    kp_task_run(&f->ctx, 0, &o);
+    assert_int_equal(o.kind, KP_TASK_OK);
+    assert_int_equal(o.value.i, 2);
+    destroy(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_rows_take_the_plan),
+        cmocka_unit_test(test_scalars_from_the_row_and_literals_in_their_registers),
+        cmocka_unit_test(test_one_dimension_and_the_index_map),
+        cmocka_unit_test(test_conversions_keep_the_general_way),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
