@@ -173,13 +173,14 @@ case_rank_lost() {
     "format = jsonl")
   "$MPIEXEC" -n 3 "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
   local launcher=$!
-  # Once results are being recorded (ASan and a loaded machine start slowly),
+  # Once results are being recorded (in the output, flushed with each record
+  # of the journal; ASan and a loaded machine start slowly),
   # find rank 2's kpool process: the one hydra's proxy started.
   local tries=0
   while [ -z "$agent" ] && [ "$tries" -lt 150 ]; do
     tries=$((tries + 1))
     sleep 0.1
-    [ "$(stat -c %s "$T/lost.csv.journal" 2>/dev/null || echo 0)" -gt 512 ] || continue
+    [ "$(stat -c %s "$T/lost.csv" 2>/dev/null || echo 0)" -gt 512 ] || continue
     for p in $(pgrep -f "$KPOOL run $j"); do
       if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx PMI_RANK=2 &&
         [ "$(ps -o comm= "$(ps -o ppid= "$p" | tr -d ' ')")" = hydra_pmi_proxy ]; then
@@ -212,7 +213,7 @@ case_relay_killed() {
   while [ -z "$relay" ] && [ "$tries" -lt 150 ]; do
     tries=$((tries + 1))
     sleep 0.1
-    [ "$(stat -c %s "$T/relay.csv.journal" 2>/dev/null || echo 0)" -gt 512 ] || continue
+    [ "$(stat -c %s "$T/relay.csv" 2>/dev/null || echo 0)" -gt 100 ] || continue
     for p in $(pgrep -f "$KPOOL run $j"); do
       if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx PMI_RANK=0 &&
         [ "$(ps -o comm= "$(ps -o ppid= "$p" | tr -d ' ')")" = hydra_pmi_proxy ]; then
