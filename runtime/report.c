@@ -90,6 +90,8 @@ static bool parse_seconds(const char **p, int64_t *ns)
     }
     for (; digits < 9; digits++)
         frac *= 10;
+    if (whole * 1000000000u > (uint64_t)INT64_MAX - frac)
+        return false;
     *ns = (int64_t)(whole * 1000000000u + frac);
     return true;
 }
@@ -195,10 +197,23 @@ static char *parse_string(const char **p)
     return out;
 }
 
-/* Parses one trace line (without its newline); false if it is not one. */
-static bool parse_line(const char *line, rec *r, char **message)
+/* One trace line: the fields its tasks' records share, where its durations
+ * are and how many (it covers tasks head.task .. head.task + count - 1). */
+typedef struct line {
+    rec head; /* task, start, end, worker, attempt, outcome of the line */
+    const char *ns;
+    uint64_t count;
+} line;
+
+/* Parses one trace line (without its newline); false if it is not one: a
+ * key out of place, a value of the wrong kind, no durations, durations that
+ * do not add up to end - start (to the nanosecond, give or take one for a
+ * writer that rounds), or a line of an outcome other than ok that covers
+ * more than one task. */
+static bool parse_line(const char *text, line *l, char **message)
 {
-    const char *p = line;
+    const char *p = text;
+    rec *r = &l->head;
     uint64_t worker, pid, attempt;
     *message = NULL;
     if (!expect(&p, "{\"task\":") || !parse_u64(&p, &r->task) || !expect(&p, ",\"worker\":"))
@@ -224,7 +239,21 @@ static bool parse_line(const char *line, rec *r, char **message)
             break;
         }
     }
-    if (r->outcome == NOUTCOMES)
+    if (r->outcome == NOUTCOMES || !expect(&p, ",\"ns\":["))
+        return false;
+    l->ns = p;
+    l->count = 0;
+    uint64_t sum = 0, ns;
+    do {
+        if (!parse_u64(&p, &ns) || ns > (uint64_t)INT64_MAX - sum)
+            return false;
+        sum += ns;
+        l->count++;
+    } while (expect(&p, ","));
+    if (!expect(&p, "]") || l->count - 1 > UINT64_MAX - r->task || (r->outcome && l->count > 1))
+        return false;
+    uint64_t reach = (uint64_t)r->start + sum, end = (uint64_t)r->end;
+    if (reach > end + 1 || end > reach + 1)
         return false;
     if (expect(&p, ",\"message\":") && !(*message = parse_string(&p)))
         return false;
@@ -249,22 +278,37 @@ static void *room_for_one(void *arr, size_t *cap, size_t n, size_t size, size_t 
     return a;
 }
 
-static int add_line(trace_data *d, const char *line)
+/* Adds the records of one line (one per task it covers) and its failure. */
+static int add_line(trace_data *d, const char *text)
 {
-    rec r;
+    line l;
     char *message;
-    if (!parse_line(line, &r, &message)) {
+    if (!parse_line(text, &l, &message)) {
         d->skipped++;
         return 0;
     }
-    rec *recs = room_for_one(d->recs, &d->cap, d->n, sizeof *recs, 4096);
-    if (!recs) {
-        free(message);
-        return KPOOL_ENOMEM;
+    /* Task k starts where task k - 1 ended. The sum of the durations is at
+     * most end - start + 1, so no time overflows. */
+    const char *p = l.ns;
+    uint64_t at = (uint64_t)l.head.start;
+    for (uint64_t k = 0; k < l.count; k++) {
+        uint64_t ns = 0;
+        parse_u64(&p, &ns); /* parse_line checked it */
+        p++;                /* the comma or the closing bracket */
+        rec *recs = room_for_one(d->recs, &d->cap, d->n, sizeof *recs, 4096);
+        if (!recs) {
+            free(message);
+            return KPOOL_ENOMEM;
+        }
+        d->recs = recs;
+        rec r = l.head;
+        r.task += k;
+        r.start = (int64_t)(at < INT64_MAX ? at : INT64_MAX);
+        at += ns;
+        r.end = (int64_t)(at < INT64_MAX ? at : INT64_MAX);
+        d->recs[d->n++] = r;
     }
-    d->recs = recs;
-    d->recs[d->n++] = r;
-    if (r.outcome == 0) {
+    if (l.head.outcome == 0) {
         free(message);
         return 0;
     }
@@ -279,10 +323,10 @@ static int add_line(trace_data *d, const char *line)
         return KPOOL_ENOMEM;
     }
     d->fails = fails;
-    d->fails[d->nfails++] = (failure){.task = r.task,
-                                      .attempt = r.attempt,
-                                      .worker = r.worker,
-                                      .outcome = r.outcome,
+    d->fails[d->nfails++] = (failure){.task = l.head.task,
+                                      .attempt = l.head.attempt,
+                                      .worker = l.head.worker,
+                                      .outcome = l.head.outcome,
                                       .message = message};
     return 0;
 }

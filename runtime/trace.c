@@ -2,10 +2,12 @@
  * writes those of tasks whose worker died (see trace.h).
  *
  * Cost matters: the seed job runs 200000 tasks of a few hundred nanoseconds,
- * and tracing it may not slow it by more than a tenth. So a worker formats
- * each line by hand (no printf) into a large static buffer and appends the
- * buffer with one write when it is nearly full and before each batch of
- * results; nothing is merged or sorted after the run. */
+ * and tracing it may not slow it by more than a tenth. What costs is the
+ * bytes written, so a worker writes one line per run of tasks it ran back to
+ * back, adding a few digits per task (its duration), formatted by hand (no
+ * printf) into static buffers that it appends to the file with one write when
+ * they are nearly full and before each batch of results; nothing is merged
+ * or sorted after the run. */
 #include "trace.h"
 
 #include "fdio.h"
@@ -51,10 +53,11 @@ struct kp_trace {
     _Atomic int *torn; /* in the same mapping, after the slots */
 };
 
-/* The longest line without its message, and the worst escaped message. */
-#define LINE_MAX_FIXED 256
-#define LINE_MAX       (LINE_MAX_FIXED + 6 * KP_ERR_MAX)
-#define WORKER_BUF     (256 * 1024)
+/* The longest head of a line (format_head), the longest line of one task
+ * (with the worst escaped message), and the worker's buffer. */
+#define LINE_HEAD_MAX 256
+#define LINE_MAX_ONE  (LINE_HEAD_MAX + 24 + 6 * KP_ERR_MAX)
+#define WORKER_BUF    (256 * 1024)
 
 /* ---- formatting -------------------------------------------------------- */
 
@@ -183,16 +186,17 @@ char *kp_json_string(char *p, const char *str, size_t len, bool html)
     return p;
 }
 
-/* One line of the trace; returns its end. `message` is written for every
- * outcome but ok. */
-static char *format_line(char *p, uint64_t task, int worker, int32_t pid, uint32_t attempt,
-                         int64_t start, int64_t end, const char *outcome, const char *message)
-{
 #define PUT(lit)                                                                                   \
     do {                                                                                           \
         memcpy(p, lit, sizeof lit - 1);                                                            \
         p += sizeof lit - 1;                                                                       \
     } while (0)
+
+/* The head of a line, from its first key to the opening bracket of "ns";
+ * returns its end. At most LINE_HEAD_MAX bytes for an outcome of the list. */
+static char *format_head(char *p, uint64_t task, int worker, int32_t pid, uint32_t attempt,
+                         int64_t start, int64_t end, const char *outcome)
+{
     PUT("{\"task\":");
     p = kp_fmt_u64(p, task);
     PUT(",\"worker\":");
@@ -208,16 +212,31 @@ static char *format_line(char *p, uint64_t task, int worker, int32_t pid, uint32
     PUT(",\"start\":");
     p = kp_fmt_seconds(p, start);
     PUT(",\"end\":");
-    p = kp_fmt_seconds(p, end < start ? start : end);
-    if (outcome[0] == 'o' && outcome[1] == 'k' && !outcome[2]) {
-        PUT(",\"outcome\":\"ok\"}\n");
-        return p;
-    }
+    p = kp_fmt_seconds(p, end);
     PUT(",\"outcome\":\"");
     size_t n = strlen(outcome);
     memcpy(p, outcome, n);
     p += n;
-    PUT("\",\"message\":");
+    PUT("\",\"ns\":[");
+    return p;
+}
+
+/* The line of one task; returns its end. `message` is written for every
+ * outcome but ok. */
+static char *format_line(char *p, uint64_t task, int worker, int32_t pid, uint32_t attempt,
+                         int64_t start, int64_t end, const char *outcome, const char *message)
+{
+    if (start < 0)
+        start = 0;
+    if (end < start)
+        end = start;
+    p = format_head(p, task, worker, pid, attempt, start, end, outcome);
+    p = kp_fmt_u64(p, (uint64_t)(end - start));
+    if (outcome[0] == 'o' && outcome[1] == 'k' && !outcome[2]) {
+        PUT("]}\n");
+        return p;
+    }
+    PUT("],\"message\":");
     const char *m = message ? message : "";
     size_t mlen = strlen(m);
     if (mlen > KP_ERR_MAX)
@@ -225,8 +244,9 @@ static char *format_line(char *p, uint64_t task, int worker, int32_t pid, uint32
     p = kp_json_string(p, m, mlen, false);
     PUT("}\n");
     return p;
-#undef PUT
 }
+
+#undef PUT
 
 /* ---- coordinator ------------------------------------------------------- */
 
@@ -298,7 +318,7 @@ static void write_open_task(kp_trace *tr, int i, const char *outcome, const char
                             int64_t now)
 {
     trace_slot *s = &tr->slots[i];
-    char line[LINE_MAX];
+    char line[LINE_MAX_ONE];
     int64_t end = atomic_load(&s->state) == SLOT_DEAD ? s->end_ns : now;
     uint64_t task = tr->map ? tr->map[s->index] : s->index;
     char *e = format_line(line, task, i, s->pid, s->attempt, s->start_ns - tr->t0, end - tr->t0,
@@ -325,7 +345,7 @@ void kp_trace_failure(kp_trace *tr, const kp_outcome *o)
     }
     /* No slot ran it (it cannot happen: a worker publishes its task before
      * the pool can blame it); still give the failure its line. */
-    char line[LINE_MAX];
+    char line[LINE_MAX_ONE];
     uint64_t task = tr->map ? tr->map[o->index] : o->index;
     char *e = format_line(line, task, -1, 0, (uint32_t)o->attempts, now - tr->t0, now - tr->t0,
                           kp_task_kind_name(o->kind), o->message);
@@ -422,23 +442,70 @@ int kp_trace_repair(const char *path, kp_err *err)
 
 /* ---- worker ------------------------------------------------------------ */
 
-/* The worker's own state: one worker per process. `wlen` counts bytes of
- * complete lines, so a handler never writes half a line. */
+/* A worker keeps complete lines in wbuf and, apart from them, the open
+ * *run*: tasks it ran back to back, ok, with consecutive job indices and the
+ * same attempt, each starting where the previous one ended. The run's line
+ * is written out only when it closes, since its end precedes its durations;
+ * until then its durations ("d1,d2,...,dn," in decimal nanoseconds) wait in
+ * wns and the rest of its line in run_* and the committed state.
+ *
+ * A signal handler (kp_trace_worker_dying) may interrupt the worker between
+ * any two instructions and must then write every line and the open run, once
+ * each. So what it reads is committed in one step: the worker fills the copy
+ * of the state the handler does not read, and then flips wcur to it. The
+ * text a state counts (wbuf up to len, wns up to ns_len) and the run_*
+ * fields are never changed while a committed state counts them: the worker
+ * writes past them, and sets run_* only while no run is committed open. */
+#define RUN_NS_MAX (32 * 1024)
+/* The room a line needs in wbuf: a whole run, or one task with a message. */
+#define LINE_ROOM                                                                                  \
+    (LINE_HEAD_MAX + RUN_NS_MAX + 3 > LINE_MAX_ONE ? LINE_HEAD_MAX + RUN_NS_MAX + 3 : LINE_MAX_ONE)
+
+typedef struct wstate {
+    size_t len;    /* bytes of complete lines in wbuf */
+    size_t ns_len; /* bytes of the open run's durations in wns; 0 = no run open */
+    int64_t end;   /* the open run's end, ns since the run started */
+} wstate;
+
 static kp_trace *wtr;
 static trace_slot *wslot;
 static int wslot_no;
 static int32_t wpid;
 static char wbuf[WORKER_BUF];
-static volatile sig_atomic_t wlen;
+static char wns[RUN_NS_MAX];
+static wstate wstates[2];
+static volatile sig_atomic_t wcur;
+/* The open run's first task (the job's index), the index its next task must
+ * have, its attempt and its start (ns since the run started). */
+static uint64_t run_task, run_next;
+static uint32_t run_attempt;
+static int64_t run_start;
 /* The end of the previous task, when the next one follows it directly. */
 static int64_t wlast_end;
 static bool wchained;
-/* Pieces of the last ok line, for the next one (see format_ok_line). */
-static char ok_task[32], ok_mid[64], ok_end[32];
-static size_t ok_task_len, ok_mid_len, ok_end_len;
-static uint64_t ok_task_num = UINT64_MAX;
-static uint32_t ok_mid_attempt; /* 0: ok_mid not made yet */
-static int64_t ok_end_ns = -1;
+
+/* Makes (len, ns_len, end) the state a handler sees, in one step. */
+static void commit(size_t len, size_t ns_len, int64_t end)
+{
+    wstate *s = &wstates[!wcur];
+    s->len = len;
+    s->ns_len = ns_len;
+    s->end = end;
+    /* Everything written before (lines, durations, run_*) is in place
+     * before the flip, as seen from a handler in this thread. */
+    atomic_signal_fence(memory_order_seq_cst);
+    wcur = !wcur;
+}
+
+/* The line of the open run of state s, appended at p; returns its end. */
+static char *format_run(char *p, const wstate *s)
+{
+    p = format_head(p, run_task, wslot_no, wpid, run_attempt, run_start, s->end, "ok");
+    memcpy(p, wns, s->ns_len - 1); /* without the last comma */
+    p += s->ns_len - 1;
+    memcpy(p, "]}\n", 3);
+    return p + 3;
+}
 
 bool kp_trace_worker_begin(kp_trace *tr, int slot)
 {
@@ -448,10 +515,8 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot)
     wslot_no = slot;
     wslot = &tr->slots[slot];
     wpid = (int32_t)getpid();
-    wlen = 0;
-    ok_task_num = UINT64_MAX;
-    ok_mid_attempt = 0;
-    ok_end_ns = -1;
+    wchained = false;
+    size_t len = 0;
     if (atomic_load(&wslot->writing))
         atomic_store(tr->torn, 1);
     atomic_store(&wslot->writing, 0);
@@ -466,69 +531,12 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot)
         uint64_t task = tr->map ? tr->map[wslot->index] : wslot->index;
         char *e = format_line(wbuf, task, slot, wslot->pid, wslot->attempt,
                               wslot->start_ns - tr->t0, end - tr->t0, outcome, msg);
-        wlen = (sig_atomic_t)(e - wbuf);
+        len = (size_t)(e - wbuf);
         atomic_store(&wslot->state, SLOT_FREE);
     }
+    commit(len, 0, 0);
     wslot->pid = wpid;
     return true;
-}
-
-/* The line of a task that ended ok, as format_line writes it, from pieces
- * the previous line already formatted: the task number when it is the next
- * one (its text is incremented), the worker, pid and attempt (the same for
- * a whole range), and the start when it is the previous line's end (always,
- * within a range). Copies are of fixed sizes, which compile to a few moves;
- * the line buffer has LINE_MAX bytes of room, far more than they overrun. */
-
-static char *format_ok_line(char *p, uint64_t task, uint32_t attempt, int64_t start, int64_t end)
-{
-    if (task == ok_task_num + 1 && ok_task_num != UINT64_MAX) {
-        size_t i = ok_task_len;
-        while (i > 0 && ok_task[i - 1] == '9')
-            ok_task[--i] = '0';
-        if (i > 0) {
-            ok_task[i - 1]++;
-        } else {
-            memmove(ok_task + 1, ok_task, ok_task_len++);
-            ok_task[0] = '1';
-        }
-    } else {
-        ok_task_len = (size_t)(kp_fmt_u64(ok_task, task) - ok_task);
-    }
-    ok_task_num = task;
-    if (attempt != ok_mid_attempt) {
-        char *m = ok_mid;
-        memcpy(m, ",\"worker\":", 10);
-        m = kp_fmt_u64(m + 10, (uint64_t)wslot_no);
-        memcpy(m, ",\"pid\":", 7);
-        m = kp_fmt_u64(m + 7, (uint64_t)wpid);
-        memcpy(m, ",\"attempt\":", 11);
-        m = kp_fmt_u64(m + 11, attempt);
-        memcpy(m, ",\"start\":", 9);
-        ok_mid_len = (size_t)(m + 9 - ok_mid);
-        ok_mid_attempt = attempt;
-    }
-    if (end < start)
-        end = start;
-    memcpy(p, "{\"task\":", 8);
-    memcpy(p + 8, ok_task, sizeof ok_task);
-    p += 8 + ok_task_len;
-    memcpy(p, ok_mid, sizeof ok_mid);
-    p += ok_mid_len;
-    if (start == ok_end_ns) {
-        memcpy(p, ok_end, sizeof ok_end);
-        p += ok_end_len;
-    } else {
-        p = kp_fmt_seconds(p, start);
-    }
-    memcpy(p, ",\"end\":", 7);
-    p += 7;
-    char *e = kp_fmt_seconds(p, end);
-    memcpy(ok_end, p, sizeof ok_end);
-    ok_end_len = (size_t)(e - p);
-    ok_end_ns = end;
-    memcpy(e, ",\"outcome\":\"ok\"}\n", 17);
-    return e + 17;
 }
 
 void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows)
@@ -541,37 +549,72 @@ void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows)
 
 void kp_trace_task_end(const kp_outcome *o)
 {
-    int64_t end = kp_now_ns();
+    int64_t now = kp_now_ns();
     atomic_store_explicit(&wslot->state, SLOT_FREE, memory_order_relaxed);
-    wlast_end = end;
+    wlast_end = now;
     wchained = true;
-    if ((size_t)wlen > sizeof wbuf - LINE_MAX) {
+    const kp_trace *tr = wtr;
+    uint64_t task = tr->map ? tr->map[o->index] : o->index;
+    uint32_t attempt = wslot->attempt;
+    int64_t start = wslot->start_ns - tr->t0, end = now - tr->t0;
+    if (end < start)
+        end = start;
+    uint64_t ns = (uint64_t)(end - start);
+    const wstate *s = &wstates[wcur];
+    size_t len = s->len;
+    if (s->ns_len) {
+        /* The common case: the task extends the open run by its duration. */
+        if (o->kind == KP_TASK_OK && start == s->end && task == run_next &&
+            attempt == run_attempt && s->ns_len + 21 <= sizeof wns) {
+            char *e = kp_fmt_u64(wns + s->ns_len, ns);
+            *e++ = ',';
+            run_next++;
+            commit(len, (size_t)(e - wns), end);
+            return;
+        }
+        len = (size_t)(format_run(wbuf + len, s) - wbuf);
+        commit(len, 0, 0);
+    }
+    if (len > sizeof wbuf - LINE_ROOM) {
         sigset_t block, old;
         sigemptyset(&block);
         sigaddset(&block, SIGTERM);
         sigprocmask(SIG_BLOCK, &block, &old);
         kp_trace_worker_flush();
         sigprocmask(SIG_SETMASK, &old, NULL);
+        len = 0;
     }
-    const kp_trace *tr = wtr;
-    uint64_t task = tr->map ? tr->map[o->index] : o->index;
-    int64_t start_rel = wslot->start_ns - tr->t0, end_rel = end - tr->t0;
-    char *e = o->kind == KP_TASK_OK
-                  ? format_ok_line(wbuf + wlen, task, wslot->attempt, start_rel, end_rel)
-                  : format_line(wbuf + wlen, task, wslot_no, wpid, wslot->attempt, start_rel,
-                                end_rel, kp_task_kind_name(o->kind), o->message);
-    wlen = (sig_atomic_t)(e - wbuf);
+    if (o->kind == KP_TASK_OK) {
+        run_task = task;
+        run_next = task + 1;
+        run_attempt = attempt;
+        run_start = start;
+        char *e = kp_fmt_u64(wns, ns);
+        *e++ = ',';
+        commit(len, (size_t)(e - wns), end);
+    } else {
+        char *e = format_line(wbuf + len, task, wslot_no, wpid, attempt, start, end,
+                              kp_task_kind_name(o->kind), o->message);
+        commit((size_t)(e - wbuf), 0, 0);
+    }
 }
 
 void kp_trace_worker_flush(void)
 {
-    if (!wtr || !wlen)
+    if (!wtr)
+        return;
+    const wstate *s = &wstates[wcur];
+    atomic_signal_fence(memory_order_seq_cst);
+    size_t len = s->len;
+    if (s->ns_len)
+        len = (size_t)(format_run(wbuf + len, s) - wbuf);
+    if (!len)
         return;
     atomic_store_explicit(&wslot->writing, 1, memory_order_relaxed);
     /* A failed write (disk full) loses these lines, not the run. */
-    (void)kp_write_all(wtr->fd, wbuf, (size_t)wlen);
+    (void)kp_write_all(wtr->fd, wbuf, len);
     atomic_store_explicit(&wslot->writing, 0, memory_order_relaxed);
-    wlen = 0;
+    commit(0, 0, 0);
     wchained = false; /* the write's time is nobody's task */
 }
 

@@ -1,20 +1,36 @@
-/* trace.h - `--trace FILE.jsonl`: one JSON line per task attempt.
+/* trace.h - `--trace FILE.jsonl`: JSON lines of the task attempts.
  *
- * Each line is an object with, in this order: task (the job's task index),
- * worker (the worker slot, 0 .. workers-1), pid (the worker process), attempt,
- * start and end (seconds since the run started, CLOCK_MONOTONIC, to the
- * nanosecond), outcome ("ok", "failed", "bad-input", "crashed", "timeout",
- * "stopped") and, for every outcome but ok, message:
+ * A line covers one task attempt, or a *run*: tasks that one worker ran back
+ * to back (each starting where the previous one ended), with consecutive job
+ * indices, the same attempt, and outcome ok. Each line is an object with, in
+ * this order: task (the job's index of its first task), worker (the worker
+ * slot, 0 .. workers-1), pid (the worker process), attempt, start and end
+ * (seconds since the run started, CLOCK_MONOTONIC, to the nanosecond),
+ * outcome ("ok", "failed", "bad-input", "crashed", "timeout", "stopped"),
+ * ns (each task's duration in integer nanoseconds, one per task: the line
+ * covers tasks task .. task + len(ns) - 1; task k starts ns[0] + ... +
+ * ns[k-1] after start, so end - start is their sum, exactly) and, for every
+ * outcome but ok, message. A line of any outcome but ok covers one task:
  *
+ *   {"task":0,"worker":0,"pid":3504,"attempt":1,"start":0.001113297,
+ *    "end":0.001184631,"outcome":"ok","ns":[68729,1824,781]}
  *   {"task":17,"worker":1,"pid":4242,"attempt":1,"start":0.012000131,
- *    "end":0.012000342,"outcome":"crashed","message":"SIGSEGV"}
+ *    "end":0.012000342,"outcome":"crashed","ns":[211],"message":"SIGSEGV"}
+ *
+ * A run's line ends at a task that is not ok, a task whose index is not the
+ * previous one's + 1 (a resumed run skips tasks), a task that starts afresh
+ * (a new range of tasks; after a write of the trace), an attempt change, and
+ * when the worker's buffer is nearly full. On the seed job most lines hold
+ * hundreds of tasks, a few bytes each.
  *
  * The trace costs little because the workers write it themselves, in
  * parallel: each formats its lines into a buffer and appends the buffer to
  * the file (O_APPEND, one write per buffer, so buffers of different workers
- * never interleave inside a line). A worker writes its buffer before each
- * batch of results it sends, so a task whose result reached the coordinator
- * always has its line. Lines are grouped by worker and batch, not sorted.
+ * never interleave inside a line). A worker writes its buffer, with its open
+ * run closed, before each batch of results it sends, so a task whose result
+ * reached the coordinator always has its line. Lines are grouped by worker
+ * and batch, not sorted. A worker that dies of a signal or exit() writes its
+ * buffer and open run from its handler.
  *
  * A task whose worker died under it cannot write its own line. Each worker
  * slot publishes the task it is running in shared memory, and the worker's
@@ -86,17 +102,20 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot);
  * task: a task that `follows` the previous one in the same range starts
  * when that one ended (unless the trace was written in between), so a
  * task's time includes the worker's own work for it (sending its result,
- * formatting its line), which is the per-task cost a run really pays. */
+ * recording its duration), which is the per-task cost a run really pays.
+ * An ok task that starts where the open run ended, with the next index and
+ * the same attempt, extends the run; any other task closes it. */
 void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows);
 void kp_trace_task_end(const kp_outcome *o);
 
-/* Writes the buffered lines. Async-signal-safe; call with SIGTERM blocked
- * (or from a handler). */
+/* Closes the open run and writes the buffered lines. Async-signal-safe;
+ * call with SIGTERM blocked (or from a handler). */
 void kp_trace_worker_flush(void);
 
 /* From a handler of a death (signal number, or 0 for exit()): writes the
- * buffered lines and records when and how the running task ended.
- * Async-signal-safe. */
+ * buffered lines and the open run, however far the interrupted worker was
+ * in recording a task, and records when and how the running task ended.
+ * Async-signal-safe. The worker traces nothing more after it. */
 void kp_trace_worker_dying(int sig);
 
 /* ---- formatting shared with the report --------------------------------- */

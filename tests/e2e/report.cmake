@@ -2,7 +2,8 @@
 # report in headless Chromium (skipped, exit 77, without it); Chromium can
 # take seconds to start, hence its long TIMEOUT.
 set(KPOOL_REPORT_CASES
-    trace_known_run trace_equals_form trace_retries trace_timeout trace_sigint report_offline report_escapes
+    trace_known_run trace_equals_form trace_retries trace_timeout trace_sigint trace_seed report_offline
+    report_escapes
     bad_paths)
 foreach(case ${KPOOL_REPORT_CASES})
   add_test(NAME e2e.report.${case}

@@ -27,46 +27,68 @@ EOF
 }
 
 # Every line is a trace line: the keys in their order, the values of their
-# kind, workers below $2. Prints nothing; fails with the first bad line.
+# kind, one duration per task (only ok lines hold more than one) adding up
+# to end - start to the nanosecond, workers below $2. Prints nothing; fails
+# with the first bad line.
 expect_trace_lines() { # FILE WORKERS
   local bad
   bad=$(awk -v w="$2" '
-    !/^\{"task":[0-9]+,"worker":[0-9]+,"pid":[1-9][0-9]*,"attempt":[1-9][0-9]*,"start":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"end":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"outcome":"(ok"|(failed|bad-input|crashed|timeout|stopped)","message":"([^"\\]|\\.)*")\}$/ { print NR": "$0; exit }
+    function ns(key,   v) { match($0, "\"" key "\":[0-9]+\\.[0-9]+"); v = substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3)
+      split(v, part, "."); return part[1] * 1000000000 + part[2] }
+    !/^\{"task":[0-9]+,"worker":[0-9]+,"pid":[1-9][0-9]*,"attempt":[1-9][0-9]*,"start":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"end":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"outcome":"(ok","ns":\[[0-9]+(,[0-9]+)*\]|(failed|bad-input|crashed|timeout|stopped)","ns":\[[0-9]+\],"message":"([^"\\]|\\.)*")\}$/ { print NR": "$0; exit }
     { match($0, /"worker":[0-9]+/); if (substr($0, RSTART + 9, RLENGTH - 9) + 0 >= w) { print NR": worker out of range: "$0; exit } }
-    { match($0, /"start":[0-9.]+/); s = substr($0, RSTART + 8, RLENGTH - 8) + 0
-      match($0, /"end":[0-9.]+/); e = substr($0, RSTART + 6, RLENGTH - 6) + 0
-      if (e < s) { print NR": end before start: "$0; exit } }' "$1")
+    { match($0, /"ns":\[[0-9,]+\]/); n = split(substr($0, RSTART + 6, RLENGTH - 7), d, ","); sum = 0
+      for (k = 1; k <= n; k++) sum += d[k]
+      if (ns("start") + sum != ns("end")) { print NR": the durations do not add up to end - start: "$0; exit } }' "$1")
   [ -z "$bad" ] || fail "$1: not a trace line: $bad"
   if command -v jq >/dev/null; then
     jq -e . "$1" >/dev/null || fail "$1: jq cannot read it as JSON lines"
   fi
 }
 
+# Prints one line per task a trace covers (a line covers as many tasks as
+# its "ns" has durations): task worker pid attempt outcome.
+trace_tasks() { # FILE
+  awk '{
+    match($0, /^\{"task":[0-9]+/); t = substr($0, RSTART + 8, RLENGTH - 8)
+    match($0, /"worker":[0-9]+/); w = substr($0, RSTART + 9, RLENGTH - 9)
+    match($0, /"pid":[0-9]+/); p = substr($0, RSTART + 6, RLENGTH - 6)
+    match($0, /"attempt":[0-9]+/); a = substr($0, RSTART + 10, RLENGTH - 10)
+    match($0, /"outcome":"[a-z-]+"/); o = substr($0, RSTART + 11, RLENGTH - 12)
+    match($0, /"ns":\[[0-9,]+\]/); n = split(substr($0, RSTART + 6, RLENGTH - 7), d, ",")
+    for (k = 0; k < n; k++) printf "%d %s %s %s %s\n", t + k, w, p, a, o
+  }' "$1"
+}
+
 case_trace_known_run() {
   kp run "$(crash_job)" -o "$T/out.csv" --trace "$T/trace.jsonl"
   expect_status 1
   local f="$T/trace.jsonl"
-  [ "$(wc -l <"$f")" -eq 1000 ] || fail "expected 1000 lines (one per attempt), got $(wc -l <"$f")"
   expect_trace_lines "$f" 2
+  trace_tasks "$f" >"$T/tasks"
+  [ "$(wc -l <"$T/tasks")" -eq 1000 ] || fail "expected 1000 tasks (one per attempt), got $(wc -l <"$T/tasks")"
   # Every task 0..999 once.
   local tasks
-  tasks=$(sed 's/^{"task":\([0-9]*\),.*/\1/' "$f" | sort -n | uniq | awk '$1 == NR - 1' | wc -l)
+  tasks=$(cut -d' ' -f1 "$T/tasks" | sort -n | uniq | awk '$1 == NR - 1' | wc -l)
   [ "$tasks" -eq 1000 ] || fail "tasks 0..999 are not all there once: $tasks"
-  grep -q '^{"task":42,"worker":[01],"pid":[0-9]*,"attempt":1,.*"outcome":"crashed","message":"SIGSEGV"}$' "$f" ||
+  grep -q '^{"task":42,"worker":[01],"pid":[0-9]*,"attempt":1,.*"outcome":"crashed","ns":\[[0-9]*\],"message":"SIGSEGV"}$' "$f" ||
     fail "no crashed line for task 42: $(grep '"task":42,' "$f")"
   [ "$(grep -c '"outcome":"crashed"' "$f")" -eq 10 ] || fail "expected 10 crashed lines: $(grep -c crashed "$f")"
-  [ "$(grep -c '"outcome":"ok"' "$f")" -eq 990 ] || fail "expected 990 ok lines"
+  [ "$(grep -c ' ok$' "$T/tasks")" -eq 990 ] || fail "expected 990 ok tasks"
+  # Tasks a worker ran back to back share a line.
+  [ "$(wc -l <"$f")" -lt 1000 ] || fail "no line holds more than one task"
   # Both workers ran tasks, and the crashes show several worker processes.
   [ "$(grep -c '"worker":0,' "$f")" -gt 0 ] && [ "$(grep -c '"worker":1,' "$f")" -gt 0 ] ||
     fail "tasks did not spread over both worker slots"
-  [ "$(sed 's/.*"pid":\([0-9]*\),.*/\1/' "$f" | sort -u | wc -l)" -gt 2 ] ||
+  [ "$(cut -d' ' -f3 "$T/tasks" | sort -u | wc -l)" -gt 2 ] ||
     fail "crashed workers were replaced, yet the trace shows at most 2 pids"
 }
 
 case_trace_equals_form() {
   kp run "$(crash_job)" -o "$T/out.csv" --trace="$T/trace.jsonl" --quiet
   expect_status 1
-  [ "$(wc -l <"$T/trace.jsonl")" -eq 1000 ] || fail "--trace=FILE wrote $(wc -l <"$T/trace.jsonl") lines"
+  [ "$(trace_tasks "$T/trace.jsonl" | wc -l)" -eq 1000 ] ||
+    fail "--trace=FILE traced $(trace_tasks "$T/trace.jsonl" | wc -l) tasks"
 }
 
 case_trace_retries() {
@@ -87,9 +109,9 @@ EOF
   local f="$T/trace.jsonl"
   expect_trace_lines "$f" 2
   # Each task: attempt 1 killed by SIGKILL, attempt 2 ok.
-  [ "$(grep -c '"attempt":1,.*"outcome":"crashed","message":"SIGKILL"' "$f")" -eq 20 ] ||
+  [ "$(grep -c '"attempt":1,.*"outcome":"crashed","ns":\[[0-9]*\],"message":"SIGKILL"' "$f")" -eq 20 ] ||
     fail "expected 20 crashed first attempts: $(head -c 1500 "$f")"
-  [ "$(grep -c '"attempt":2,.*"outcome":"ok"' "$f")" -eq 20 ] || fail "expected 20 ok second attempts"
+  [ "$(trace_tasks "$f" | grep -c ' 2 ok$')" -eq 20 ] || fail "expected 20 ok second attempts"
 }
 
 case_trace_timeout() {
@@ -99,10 +121,10 @@ case_trace_timeout() {
   expect_status 1
   local f="$T/trace.jsonl"
   expect_trace_lines "$f" 2
-  [ "$(wc -l <"$f")" -eq 4 ] || fail "expected 4 lines: $(cat "$f")"
+  [ "$(trace_tasks "$f" | wc -l)" -eq 4 ] || fail "expected 4 tasks: $(cat "$f")"
   local line
   line=$(grep '^{"task":1,' "$f")
-  [[ "$line" == *'"outcome":"timeout","message":"ran longer than task_timeout = 0.3 s"}' ]] ||
+  [[ "$line" == *'"outcome":"timeout","ns":['*'],"message":"ran longer than task_timeout = 0.3 s"}' ]] ||
     fail "task 1 is not a timeout: $line"
   # It ran from its start until the coordinator stopped its worker.
   echo "$line" | awk '{ match($0, /"start":[0-9.]+/); s = substr($0, RSTART + 8, RLENGTH - 8) + 0
@@ -128,10 +150,25 @@ case_trace_sigint() {
   # Every finished task is in the output and has its ok line.
   local done_lines ok_lines
   done_lines=$(grep -c . "$T/out.csv")
-  ok_lines=$(grep -c '"outcome":"ok"' "$f")
-  [ "$ok_lines" -ge "$done_lines" ] || fail "$done_lines results but $ok_lines ok lines"
+  ok_lines=$(trace_tasks "$f" | grep -c ' ok$')
+  [ "$ok_lines" -ge "$done_lines" ] || fail "$done_lines results but $ok_lines ok tasks in the trace"
   grep -q '"outcome":"stopped"' "$f" || fail "the tasks running at SIGINT have no stopped line"
   grep -q 'id="kpool-data"' "$T/report.html" || fail "no report after SIGINT"
+}
+
+# The seed job: every task once, ok, on its first attempt; a run of tasks
+# takes a few bytes a task, not a line each (one line a task was 20 MB).
+case_trace_seed() {
+  kp run "$SRC/config/seed.ini" -o "$T/out.csv" --quiet --trace "$T/trace.jsonl"
+  expect_status 0
+  local f="$T/trace.jsonl"
+  expect_trace_lines "$f" 1000
+  trace_tasks "$f" >"$T/tasks"
+  [ "$(wc -l <"$T/tasks")" -eq 200000 ] || fail "expected 200000 tasks, got $(wc -l <"$T/tasks")"
+  local bad
+  bad=$(sort -n -k1,1 "$T/tasks" | awk '$1 != NR - 1 || $4 != 1 || $5 != "ok" { print; exit }')
+  [ -z "$bad" ] || fail "tasks 0..199999 are not each there once, ok, on attempt 1: $bad"
+  [ "$(stat -c %s "$f")" -lt 4000000 ] || fail "the trace has $(stat -c %s "$f") bytes"
 }
 
 case_report_offline() {

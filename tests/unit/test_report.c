@@ -68,16 +68,17 @@ static void test_report_of_a_small_run(void **state)
     (void)state;
     char trace[512];
     snprintf(trace, sizeof trace, "%s/small.jsonl", dir);
-    write_file(trace,
-               "{\"task\":0,\"worker\":0,\"pid\":10,\"attempt\":1,\"start\":0.000001000,"
-               "\"end\":0.000002000,\"outcome\":\"ok\"}\n"
-               "{\"task\":1,\"worker\":1,\"pid\":11,\"attempt\":1,\"start\":0.000001000,"
-               "\"end\":0.100000000,\"outcome\":\"ok\"}\n"
-               "not a trace line\n"
-               "{\"task\":3,\"worker\":1,\"pid\":11,\"attempt\":1,\"start\":0.200000000,"
-               "\"end\":0.200000100,\"outcome\":\"crashed\",\"message\":\"SIGSEGV\"}\n"
-               "{\"task\":2,\"worker\":0,\"pid\":10,\"attempt\":1,\"start\":0.3,"
-               "\"end\":0.4,\"outcome\":\"failed\",\"message\":\"</script><i>\\u00e9\\\"\"}\n");
+    write_file(trace, "{\"task\":0,\"worker\":0,\"pid\":10,\"attempt\":1,\"start\":0.000001000,"
+                      "\"end\":0.000002000,\"outcome\":\"ok\",\"ns\":[1000]}\n"
+                      "{\"task\":1,\"worker\":1,\"pid\":11,\"attempt\":1,\"start\":0.000001000,"
+                      "\"end\":0.100000000,\"outcome\":\"ok\",\"ns\":[99999000]}\n"
+                      "not a trace line\n"
+                      "{\"task\":3,\"worker\":1,\"pid\":11,\"attempt\":1,\"start\":0.200000000,"
+                      "\"end\":0.200000100,\"outcome\":\"crashed\",\"ns\":[100],"
+                      "\"message\":\"SIGSEGV\"}\n"
+                      "{\"task\":2,\"worker\":0,\"pid\":10,\"attempt\":1,\"start\":0.3,"
+                      "\"end\":0.4,\"outcome\":\"failed\",\"ns\":[100000000],"
+                      "\"message\":\"</script><i>\\u00e9\\\"\"}\n");
     int rc;
     char *page = report_of(trace, &rc);
     assert_int_equal(rc, 0);
@@ -116,7 +117,7 @@ static void test_report_caps_what_it_draws(void **state)
     for (int i = 0; i < 60000; i++)
         fprintf(f,
                 "{\"task\":%d,\"worker\":%d,\"pid\":1,\"attempt\":1,\"start\":0.%09d,"
-                "\"end\":0.%09d,\"outcome\":\"%s\"%s}\n",
+                "\"end\":0.%09d,\"outcome\":\"%s\",\"ns\":[5]%s}\n",
                 i, i % 2, i * 10, i * 10 + 5, i % 4 < 2 ? "ok" : "failed",
                 i % 4 < 2 ? "" : ",\"message\":\"no\"");
     fclose(f);
@@ -132,6 +133,77 @@ static void test_report_caps_what_it_draws(void **state)
     assert_true(n >= 2);
     assert_non_null(strstr(page, "\"merge_outcomes\":true"));
     assert_non_null(strstr(page, "\"failures_more\":29500}"));
+    free(page);
+}
+
+/* A line of a run stands for one record per task: task k starts where task
+ * k - 1 ended, and lasts its own duration. */
+static void test_report_expands_runs(void **state)
+{
+    (void)state;
+    char trace[512];
+    snprintf(trace, sizeof trace, "%s/runs.jsonl", dir);
+    write_file(trace, "{\"task\":10,\"worker\":0,\"pid\":9,\"attempt\":1,\"start\":0.001000000,"
+                      "\"end\":0.001001000,\"outcome\":\"ok\",\"ns\":[100,200,300,400]}\n"
+                      "{\"task\":14,\"worker\":1,\"pid\":8,\"attempt\":1,\"start\":0.002000000,"
+                      "\"end\":0.002000050,\"outcome\":\"timeout\",\"ns\":[50],"
+                      "\"message\":\"slow\"}\n");
+    int rc;
+    char *page = report_of(trace, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(page, "\"attempts\":5,\"skipped_lines\":0,"));
+    /* The four tasks touch: one segment of 4 tasks. */
+    assert_non_null(strstr(page, "\"segments\":[[0,1000000,1001000,4,0],[1,2000000,2000050,1,4]]"));
+    assert_non_null(strstr(page, "\"throughput\":{\"bucket_ns\":5000000,\"counts\":[5,0,"));
+    /* 50 ns; 100 ns; 200 and 300 ns; 400 ns: each task on its own. */
+    assert_non_null(
+        strstr(page, "\"histogram\":{\"per_decade\":4,\"first\":4,\"counts\":[0,0,1,0,1,2,1,0]}"));
+    assert_non_null(strstr(page, "\"failures\":[[14,\"timeout\",\"slow\",1,1]]"));
+    free(page);
+}
+
+/* Lines that are not trace lines are counted and skipped, never trusted:
+ * no durations, durations that do not add up to end - start, a failure that
+ * claims several tasks, numbers out of range, keys out of order. */
+static void test_report_skips_malformed_lines(void **state)
+{
+    (void)state;
+    /* task, start, end, and the rest of the line after end. */
+    static const char *const lines[][4] = {
+        /* Good: the durations add up, or are one ns off (a writer's rounding). */
+        {"0", "0.000000100", "0.000000400", ",\"outcome\":\"ok\",\"ns\":[100,200]}"},
+        {"2", "0.000000400", "0.000000501", ",\"outcome\":\"ok\",\"ns\":[100]}"},
+        {"3", "0.000000501", "0.000000600", ",\"outcome\":\"ok\",\"ns\":[100]}"},
+        /* Bad. */
+        {"4", "0.1", "0.1", ",\"outcome\":\"ok\",\"ns\":[]}"},
+        {"4", "0.1", "0.1", ",\"outcome\":\"ok\"}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[4,4]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[14]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"failed\",\"ns\":[5,5],\"message\":\"x\"}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[-10]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[10,]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[1e1]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[10}"},
+        {"4", "0.1", "0.100000010", ",\"ns\":[10],\"outcome\":\"ok\"}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"failed\",\"message\":\"x\",\"ns\":[10]}"},
+        {"4", "0", "9223372036.854775807",
+         ",\"outcome\":\"ok\",\"ns\":[9223372036854775807,9223372036854775807]}"},
+        {"4", "0", "99999999999.0", ",\"outcome\":\"ok\",\"ns\":[1]}"},
+        {"18446744073709551615", "0", "0.000000002", ",\"outcome\":\"ok\",\"ns\":[1,1]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[10]"},
+    };
+    char trace[512];
+    snprintf(trace, sizeof trace, "%s/bad.jsonl", dir);
+    FILE *f = fopen(trace, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        fprintf(f, "{\"task\":%s,\"worker\":0,\"pid\":1,\"attempt\":1,\"start\":%s,\"end\":%s%s\n",
+                lines[i][0], lines[i][1], lines[i][2], lines[i][3]);
+    fclose(f);
+    int rc;
+    char *page = report_of(trace, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(page, "\"attempts\":4,\"skipped_lines\":15,"));
     free(page);
 }
 
@@ -175,6 +247,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_of_a_small_run),
         cmocka_unit_test(test_report_caps_what_it_draws),
+        cmocka_unit_test(test_report_expands_runs),
+        cmocka_unit_test(test_report_skips_malformed_lines),
         cmocka_unit_test(test_report_names_a_missing_trace),
         cmocka_unit_test(test_tracing_cleans_up),
     };

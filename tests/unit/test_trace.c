@@ -1,8 +1,10 @@
 /* The task trace: its number and string formatting, the lines a worker
- * writes, the lines of tasks whose worker died (paired with the pool's
- * failure, written by the replacement, or "stopped" at the end), and the
- * repair of lines a SIGKILL cut short. The worker side runs in this process:
- * it needs no fork to format and write. */
+ * writes (one per run of tasks it ran back to back, and what ends a run),
+ * the lines of tasks whose worker died (paired with the pool's failure,
+ * written by the replacement, or "stopped" at the end), the run a dying
+ * worker's handler closes, and the repair of lines a SIGKILL cut short. The
+ * worker side runs in this process: it needs no fork to format and write,
+ * except where a real signal must interrupt it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -36,7 +40,7 @@ static int group_teardown(void **state)
 /* Reads a whole file into a static buffer. */
 static const char *slurp(const char *path)
 {
-    static char buf[1 << 16];
+    static char buf[1 << 20];
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -45,11 +49,97 @@ static const char *slurp(const char *path)
     return buf;
 }
 
-static size_t count_lines(const char *s)
+/* One trace line as the test reads it back. */
+typedef struct tline {
+    unsigned long long task, worker, pid, attempt;
+    long long start, end; /* ns */
+    char outcome[16];
+    size_t count; /* durations: tasks covered */
+    unsigned long long sum;
+    bool has_message;
+} tline;
+
+static bool parse_seconds(const char **p, long long *ns)
 {
+    unsigned long long whole, frac;
+    int n;
+    if (sscanf(*p, "%llu.%9llu%n", &whole, &frac, &n) != 2 || (*p)[n - 10] != '.')
+        return false;
+    *ns = (long long)(whole * 1000000000ull + frac);
+    *p += n;
+    return true;
+}
+
+static bool skip_lit(const char **p, const char *lit)
+{
+    size_t n = strlen(lit);
+    if (strncmp(*p, lit, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+/* Parses the line at s strictly, keys in the order trace.h gives, and
+ * returns the next line (NULL when s is not a trace line ending in a
+ * newline). */
+static const char *parse_line(const char *s, tline *l)
+{
+    const char *p = s;
+    int n;
+    memset(l, 0, sizeof *l);
+    if (sscanf(p, "{\"task\":%llu,\"worker\":%llu,\"pid\":%llu,\"attempt\":%llu,\"start\":%n",
+               &l->task, &l->worker, &l->pid, &l->attempt, &n) != 4)
+        return NULL;
+    p += n;
+    if (!parse_seconds(&p, &l->start) || !skip_lit(&p, ",\"end\":") ||
+        !parse_seconds(&p, &l->end) || !skip_lit(&p, ",\"outcome\":\"") ||
+        sscanf(p, "%15[a-z-]%n", l->outcome, &n) != 1)
+        return NULL;
+    p += n;
+    if (!skip_lit(&p, "\",\"ns\":["))
+        return NULL;
+    do {
+        unsigned long long ns;
+        if (*p < '0' || *p > '9' || sscanf(p, "%llu%n", &ns, &n) != 1)
+            return NULL;
+        l->sum += ns;
+        l->count++;
+        p += n;
+    } while (skip_lit(&p, ","));
+    if (!skip_lit(&p, "]"))
+        return NULL;
+    if (skip_lit(&p, ",\"message\":\"")) {
+        l->has_message = true;
+        while (*p && *p != '"')
+            p += *p == '\\' ? 2 : 1;
+        if (!skip_lit(&p, "\""))
+            return NULL;
+    }
+    if (!skip_lit(&p, "}\n"))
+        return NULL;
+    return p;
+}
+
+/* Parses every line of the file at path into lines[] (at most max) and
+ * asserts that each is a trace line whose durations add up to its end. */
+static size_t read_lines(const char *path, tline *lines, size_t max)
+{
+    const char *s = slurp(path);
     size_t n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
+    while (*s) {
+        assert_true(n < max);
+        const char *next = parse_line(s, &lines[n]);
+        if (!next)
+            fail_msg("not a trace line: %.200s", s);
+        assert_int_equal(lines[n].start + (long long)lines[n].sum, lines[n].end);
+        /* Only ok lines cover several tasks; the others carry a message. */
+        if (strcmp(lines[n].outcome, "ok") != 0) {
+            assert_int_equal(lines[n].count, 1);
+            assert_true(lines[n].has_message);
+        }
+        s = next;
+        n++;
+    }
     return n;
 }
 
@@ -120,69 +210,176 @@ static kp_trace *open_as_worker(const char *name, char *path, size_t n)
     return tr;
 }
 
-static void test_worker_writes_one_line_per_task(void **state)
+/* Runs tasks first..last in this worker as worker.c does, the first one
+ * starting afresh and each next one right after the previous (`follows`),
+ * all ok with the given attempt. */
+static void run_ok(uint64_t first, uint64_t last, uint32_t attempt)
+{
+    for (uint64_t i = first; i <= last; i++) {
+        kp_outcome o = {.index = i, .kind = KP_TASK_OK, .attempts = (int)attempt};
+        kp_trace_task_begin(i, attempt, i > first);
+        kp_trace_task_end(&o);
+    }
+}
+
+static void close_trace(kp_trace *tr)
+{
+    kp_err err;
+    kp_trace_worker_flush();
+    assert_int_equal(kp_trace_close(tr, false, &err), 0);
+}
+
+static tline lines[64];
+
+/* An ok task and a failed one: the failure has its own line, with one
+ * duration and its message after it. */
+static void test_worker_writes_ok_and_failed_lines(void **state)
 {
     (void)state;
     char path[512];
     kp_trace *tr = open_as_worker("lines.jsonl", path, sizeof path);
-    kp_outcome ok = {.index = 4, .kind = KP_TASK_OK, .attempts = 1};
-    kp_trace_task_begin(4, 1, false);
-    kp_trace_task_end(&ok);
+    run_ok(4, 4, 1);
     kp_outcome failed = {.index = 5, .kind = KP_TASK_FAILED, .message = "row \"5\" is empty"};
     kp_trace_task_begin(5, 1, true);
     kp_trace_task_end(&failed);
-    kp_trace_worker_flush();
-    kp_err err;
-    assert_int_equal(kp_trace_close(tr, false, &err), 0);
+    close_trace(tr);
 
     const char *s = slurp(path);
-    assert_int_equal(count_lines(s), 2);
     char want[128];
     snprintf(want, sizeof want, "{\"task\":4,\"worker\":1,\"pid\":%d,\"attempt\":1,\"start\":0.",
              (int)getpid());
     assert_memory_equal(s, want, strlen(want));
-    assert_non_null(strstr(s, ",\"outcome\":\"ok\"}\n{\"task\":5,\"worker\":1,"));
-    assert_non_null(strstr(s, ",\"outcome\":\"failed\",\"message\":\"row \\\"5\\\" is empty\"}\n"));
+    assert_non_null(strstr(s, ",\"outcome\":\"ok\",\"ns\":["));
+    assert_non_null(strstr(s, "]}\n{\"task\":5,\"worker\":1,"));
+    assert_non_null(strstr(s, ",\"outcome\":\"failed\",\"ns\":["));
+    assert_non_null(strstr(s, "],\"message\":\"row \\\"5\\\" is empty\"}\n"));
+    assert_int_equal(read_lines(path, lines, 64), 2);
+    assert_int_equal(lines[0].count, 1);
+    /* The failed task started where the ok one ended. */
+    assert_int_equal(lines[1].start, lines[0].end);
 }
 
-/* Tasks that follow each other: the task number's text carries over digits,
- * and each start is the previous end, to the character. */
-static void test_consecutive_ok_lines(void **state)
+/* Tasks run back to back share one line: one duration each, in order, the
+ * line's end their sum after its start. A task that starts afresh (a new
+ * range) begins a new line even when its index is the next one. */
+static void test_consecutive_tasks_share_a_line(void **state)
 {
     (void)state;
     char path[512];
     kp_trace *tr = open_as_worker("consecutive.jsonl", path, sizeof path);
-    for (uint64_t i = 98; i <= 101; i++) {
+    run_ok(98, 1001, 3);
+    usleep(1000); /* the clock moves on: the next task cannot start where 1001 ended */
+    run_ok(1002, 1003, 3);
+    close_trace(tr);
+    assert_int_equal(read_lines(path, lines, 64), 2);
+    assert_int_equal(lines[0].task, 98);
+    assert_int_equal(lines[0].count, 904);
+    assert_int_equal(lines[0].worker, 1);
+    assert_int_equal(lines[0].pid, getpid());
+    assert_int_equal(lines[0].attempt, 3);
+    assert_string_equal(lines[0].outcome, "ok");
+    assert_false(lines[0].has_message);
+    assert_int_equal(lines[1].task, 1002);
+    assert_int_equal(lines[1].count, 2);
+    assert_true(lines[1].start > lines[0].end);
+}
+
+/* What ends a run: a task that is not ok, a task whose job index is not the
+ * next (a resumed run's map skips 5..7), an attempt change. */
+static void test_runs_split_at_failures_gaps_and_attempts(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_trace *tr;
+    kp_err err;
+    snprintf(path, sizeof path, "%s/split.jsonl", dir);
+    assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
+    static const size_t left[] = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12};
+    kp_trace_start(tr, left, 0);
+    assert_true(kp_trace_worker_begin(tr, 0));
+    run_ok(0, 1, 1);
+    kp_outcome bad = {.index = 2, .kind = KP_TASK_BAD_INPUT, .message = "line 3: no"};
+    kp_trace_task_begin(2, 1, true);
+    kp_trace_task_end(&bad);
+    for (uint64_t i = 3; i <= 6; i++) { /* job tasks 3, 4, 8, 9 */
         kp_outcome o = {.index = i, .kind = KP_TASK_OK};
-        kp_trace_task_begin(i, 3, i > 98);
+        kp_trace_task_begin(i, 1, true);
         kp_trace_task_end(&o);
     }
-    kp_outcome o = {.index = 1000, .kind = KP_TASK_OK};
-    kp_trace_task_begin(1000, 3, false);
-    kp_trace_task_end(&o);
-    kp_trace_worker_flush();
-    kp_err err;
-    assert_int_equal(kp_trace_close(tr, false, &err), 0);
-    const char *s = slurp(path);
-    assert_int_equal(count_lines(s), 5);
-    const uint64_t want[] = {98, 99, 100, 101, 1000};
-    char prev_end[32] = "";
-    for (int k = 0; k < 5; k++) {
-        char head[96];
-        snprintf(head, sizeof head,
-                 "{\"task\":%llu,\"worker\":1,\"pid\":%d,\"attempt\":3,\"start\":",
-                 (unsigned long long)want[k], (int)getpid());
-        assert_memory_equal(s, head, strlen(head));
-        const char *start = s + strlen(head);
-        const char *end = strstr(start, ",\"end\":") + 7;
-        if (k > 0 && k < 4)
-            assert_memory_equal(start, prev_end, strlen(prev_end));
-        size_t n = (size_t)(strchr(end, ',') - end);
-        memcpy(prev_end, end, n);
-        prev_end[n] = '\0';
-        assert_memory_equal(end + n, ",\"outcome\":\"ok\"}\n", 17);
-        s = strchr(s, '\n') + 1;
+    for (uint64_t i = 7; i <= 9; i++) { /* job tasks 10, 11, 12 on a new attempt */
+        kp_outcome o = {.index = i, .kind = KP_TASK_OK};
+        kp_trace_task_begin(i, i == 7 ? 2 : 1, true);
+        kp_trace_task_end(&o);
     }
+    close_trace(tr);
+    assert_int_equal(read_lines(path, lines, 64), 6);
+    const unsigned long long task[] = {0, 2, 3, 8, 10, 11};
+    const size_t count[] = {2, 1, 2, 2, 1, 2};
+    const unsigned long long attempt[] = {1, 1, 1, 1, 2, 1};
+    for (int k = 0; k < 6; k++) {
+        assert_int_equal(lines[k].task, task[k]);
+        assert_int_equal(lines[k].count, count[k]);
+        assert_int_equal(lines[k].attempt, attempt[k]);
+        /* Each started where the previous ended: only the rule split them. */
+        if (k > 0)
+            assert_int_equal(lines[k].start, lines[k - 1].end);
+    }
+    assert_string_equal(lines[1].outcome, "bad-input");
+}
+
+/* A flush writes the open run: its tasks are in the file before any task
+ * after it runs, and the next task begins a new line. */
+static void test_flush_closes_the_run(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_trace *tr = open_as_worker("flush.jsonl", path, sizeof path);
+    run_ok(0, 2, 1);
+    kp_trace_worker_flush();
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].count, 3);
+    kp_trace_worker_flush(); /* nothing more to write */
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    kp_outcome o = {.index = 3, .kind = KP_TASK_OK};
+    kp_trace_task_begin(3, 1, true);
+    kp_trace_task_end(&o);
+    close_trace(tr);
+    assert_int_equal(read_lines(path, lines, 64), 2);
+    assert_int_equal(lines[1].task, 3);
+    assert_int_equal(lines[1].count, 1);
+    /* The write's time is no task's. */
+    assert_true(lines[1].start >= lines[0].end);
+}
+
+/* A run longer than one line may hold is continued on the next line, and
+ * the buffer is written when it fills; every task is there once. */
+static void test_long_runs_are_split(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_trace *tr = open_as_worker("long.jsonl", path, sizeof path);
+    run_ok(0, 199999, 1);
+    close_trace(tr);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *text = NULL;
+    size_t cap = 0, nlines = 0;
+    unsigned long long next = 0;
+    long long prev_end = -1;
+    while (getline(&text, &cap, f) > 0) {
+        if (!parse_line(text, &lines[0]))
+            fail_msg("not a trace line: %.200s", text);
+        assert_int_equal(lines[0].task, next);
+        assert_int_equal(lines[0].start + (long long)lines[0].sum, lines[0].end);
+        assert_true(lines[0].start >= prev_end);
+        next += lines[0].count;
+        prev_end = lines[0].end;
+        nlines++;
+    }
+    free(text);
+    fclose(f);
+    assert_int_equal(next, 200000);
+    assert_true(nlines >= 2);
 }
 
 /* A resumed run's trace names the job's tasks, not the pool's. */
@@ -202,29 +399,108 @@ static void test_worker_maps_task_numbers(void **state)
     kp_outcome o = {.index = 2, .kind = KP_TASK_OK};
     kp_trace_task_begin(2, 1, false);
     kp_trace_task_end(&o);
-    kp_trace_worker_flush();
-    assert_int_equal(kp_trace_close(tr, false, &err), 0);
+    close_trace(tr);
     assert_memory_equal(slurp(path), "{\"task\":20,\"worker\":0,", 22);
 }
 
-/* A crash: the worker's handler records the death, the pool's failure
- * writes the line with its own kind and message. */
-static void test_failure_pairs_with_the_dead_task(void **state)
+/* A crash: the worker's handler writes the run it had open (the tasks it
+ * finished), records the death, and the pool's failure writes the line of
+ * the task it died under, with its own kind and message. */
+static void test_dying_closes_the_open_run(void **state)
 {
     (void)state;
     char path[512];
     kp_trace *tr = open_as_worker("crash.jsonl", path, sizeof path);
-    kp_trace_task_begin(7, 1, false);
+    run_ok(4, 6, 1);
+    kp_trace_task_begin(7, 1, true);
     kp_trace_worker_dying(SIGSEGV);
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].task, 4);
+    assert_int_equal(lines[0].count, 3);
     kp_outcome o = {.index = 7, .kind = KP_TASK_CRASHED, .message = "SIGSEGV", .attempts = 1};
     kp_trace_failure(tr, &o);
     kp_err err;
     assert_int_equal(kp_trace_close(tr, false, &err), 0);
-    const char *s = slurp(path);
-    assert_int_equal(count_lines(s), 1);
-    assert_memory_equal(s, "{\"task\":7,\"worker\":1,", 21);
-    assert_non_null(strstr(s, ",\"attempt\":1,"));
-    assert_non_null(strstr(s, ",\"outcome\":\"crashed\",\"message\":\"SIGSEGV\"}\n"));
+    assert_int_equal(read_lines(path, lines, 64), 2);
+    assert_int_equal(lines[1].task, 7);
+    assert_int_equal(lines[1].worker, 1);
+    assert_int_equal(lines[1].attempt, 1);
+    assert_string_equal(lines[1].outcome, "crashed");
+    assert_int_equal(lines[1].start, lines[0].end);
+    assert_non_null(strstr(slurp(path), ",\"outcome\":\"crashed\",\"ns\":["));
+    assert_non_null(strstr(slurp(path), "],\"message\":\"SIGSEGV\"}\n"));
+}
+
+/* A SIGTERM that lands anywhere in the worker's bookkeeping, as a timeout
+ * or an interrupt would: whatever instruction it interrupted, the handler
+ * leaves the file holding tasks 0, 1, 2, ... each once, in valid lines. */
+static void on_term(int sig)
+{
+    kp_trace_worker_dying(sig);
+    _exit(0);
+}
+
+static void test_a_signal_anywhere_loses_no_line(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/term.jsonl", dir);
+    for (int round = 0; round < 60; round++) {
+        kp_trace *tr;
+        kp_err err;
+        assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
+        kp_trace_start(tr, NULL, 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            /* A worker: runs of 1 to 40 tasks, a failure every 29th task, a
+             * flush (with SIGTERM blocked, as worker.c does) every 97th,
+             * until a timer sends SIGTERM, after 20 us to 2.2 ms. */
+            signal(SIGTERM, on_term);
+            if (!kp_trace_worker_begin(tr, 0))
+                _exit(2);
+            timer_t timer;
+            struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGTERM};
+            struct itimerspec when = {.it_value = {.tv_nsec = 20000 + round * 37000}};
+            if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0 ||
+                timer_settime(timer, 0, &when, NULL) != 0)
+                _exit(3);
+            sigset_t term, old;
+            sigemptyset(&term);
+            sigaddset(&term, SIGTERM);
+            for (uint64_t i = 0;; i++) {
+                kp_outcome o = {.index = i,
+                                .kind = i % 29 == 28 ? KP_TASK_FAILED : KP_TASK_OK,
+                                .message = "no"};
+                kp_trace_task_begin(i, 1, i % 40 != 0);
+                kp_trace_task_end(&o);
+                if (i % 97 == 96) {
+                    sigprocmask(SIG_BLOCK, &term, &old);
+                    kp_trace_worker_flush();
+                    sigprocmask(SIG_SETMASK, &old, NULL);
+                }
+            }
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        /* The task the signal came in, if any, is written here. */
+        assert_int_equal(kp_trace_close(tr, false, &err), 0);
+        const char *s = slurp(path);
+        unsigned long long next = 0;
+        while (*s) {
+            const char *e = parse_line(s, &lines[0]);
+            if (!e)
+                fail_msg("round %d: not a trace line: %.200s", round, s);
+            assert_int_equal(lines[0].task, next);
+            assert_int_equal(lines[0].start + (long long)lines[0].sum, lines[0].end);
+            if (strcmp(lines[0].outcome, "ok") != 0)
+                assert_int_equal(lines[0].count, 1);
+            next += lines[0].count;
+            s = e;
+        }
+    }
 }
 
 /* A retried attempt: the slot's next worker writes the line. */
@@ -236,14 +512,13 @@ static void test_replacement_writes_the_retried_death(void **state)
     kp_trace_task_begin(9, 1, false);
     kp_trace_worker_dying(SIGTERM); /* the coordinator stopped it: a timeout */
     assert_true(kp_trace_worker_begin(tr, 1));
-    kp_trace_worker_flush();
-    kp_err err;
-    assert_int_equal(kp_trace_close(tr, false, &err), 0);
-    const char *s = slurp(path);
-    assert_int_equal(count_lines(s), 1);
-    assert_non_null(strstr(s, "{\"task\":9,\"worker\":1,"));
-    assert_non_null(strstr(
-        s, "\"outcome\":\"timeout\",\"message\":\"ran longer than task_timeout = 2.5 s\"}\n"));
+    close_trace(tr);
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].task, 9);
+    assert_int_equal(lines[0].worker, 1);
+    assert_non_null(strstr(slurp(path), "\"outcome\":\"timeout\",\"ns\":["));
+    assert_non_null(
+        strstr(slurp(path), "],\"message\":\"ran longer than task_timeout = 2.5 s\"}\n"));
 }
 
 /* A task open when the run stopped (SIGINT) is "stopped"; one whose worker
@@ -256,14 +531,18 @@ static void test_close_writes_open_tasks(void **state)
     kp_trace *tr = open_as_worker("stopped.jsonl", path, sizeof path);
     kp_trace_task_begin(11, 1, false);
     assert_int_equal(kp_trace_close(tr, true, &err), 0);
-    assert_non_null(strstr(slurp(path), "{\"task\":11,\"worker\":1,"));
-    assert_non_null(strstr(slurp(path), "\"outcome\":\"stopped\",\"message\":\"the run stopped"));
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].task, 11);
+    assert_string_equal(lines[0].outcome, "stopped");
+    assert_non_null(strstr(slurp(path), "],\"message\":\"the run stopped"));
 
     tr = open_as_worker("killed.jsonl", path, sizeof path);
     kp_trace_task_begin(12, 2, false);
     assert_int_equal(kp_trace_close(tr, false, &err), 0);
-    assert_non_null(strstr(slurp(path), "\"attempt\":2,"));
-    assert_non_null(strstr(slurp(path), "\"outcome\":\"crashed\",\"message\":\"SIGKILL\"}"));
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].attempt, 2);
+    assert_non_null(strstr(slurp(path), "\"outcome\":\"crashed\",\"ns\":["));
+    assert_non_null(strstr(slurp(path), "],\"message\":\"SIGKILL\"}\n"));
 }
 
 static void test_repair_drops_cut_lines(void **state)
@@ -276,15 +555,15 @@ static void test_repair_drops_cut_lines(void **state)
     fputs("{\"task\":1,\"a\":1}\n"
           "{\"task\":2,\"wor{\"task\":3,\"b\":\"x\\\"y\"}\n"
           "garbage\n"
-          "{\"task\":4,\"c\":4}\n"
-          "{\"task\":5,\"cut",
+          "{\"task\":4,\"ns\":[10,2{\"task\":8,\"ns\":[5,6]}\n"
+          "{\"task\":9,\"ns\":[1,2,",
           f);
     fclose(f);
     kp_err err;
     assert_int_equal(kp_trace_repair(path, &err), 0);
     assert_string_equal(slurp(path), "{\"task\":1,\"a\":1}\n"
                                      "{\"task\":3,\"b\":\"x\\\"y\"}\n"
-                                     "{\"task\":4,\"c\":4}\n");
+                                     "{\"task\":8,\"ns\":[5,6]}\n");
     snprintf(path, sizeof path, "%s/missing.jsonl", dir);
     assert_int_equal(kp_trace_repair(path, &err), KPOOL_EIO);
     assert_non_null(strstr(err.msg, "missing.jsonl: cannot read the trace"));
@@ -297,10 +576,14 @@ int main(void)
         cmocka_unit_test(test_fmt_seconds_has_nine_decimals),
         cmocka_unit_test(test_json_string_escapes),
         cmocka_unit_test(test_open_names_the_path),
-        cmocka_unit_test(test_worker_writes_one_line_per_task),
-        cmocka_unit_test(test_consecutive_ok_lines),
+        cmocka_unit_test(test_worker_writes_ok_and_failed_lines),
+        cmocka_unit_test(test_consecutive_tasks_share_a_line),
+        cmocka_unit_test(test_runs_split_at_failures_gaps_and_attempts),
+        cmocka_unit_test(test_flush_closes_the_run),
+        cmocka_unit_test(test_long_runs_are_split),
         cmocka_unit_test(test_worker_maps_task_numbers),
-        cmocka_unit_test(test_failure_pairs_with_the_dead_task),
+        cmocka_unit_test(test_dying_closes_the_open_run),
+        cmocka_unit_test(test_a_signal_anywhere_loses_no_line),
         cmocka_unit_test(test_replacement_writes_the_retried_death),
         cmocka_unit_test(test_close_writes_open_tasks),
         cmocka_unit_test(test_repair_drops_cut_lines),
