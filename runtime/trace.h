@@ -5,12 +5,14 @@
  * indices, the same attempt, and outcome ok. Each line is an object with, in
  * this order: task (the job's index of its first task), worker (the worker
  * slot, 0 .. workers-1), pid (the worker process), attempt, start and end
- * (seconds since the run started, CLOCK_MONOTONIC, to the nanosecond),
- * outcome ("ok", "failed", "bad-input", "crashed", "timeout", "stopped"),
- * ns (each task's duration in integer nanoseconds, one per task: the line
- * covers tasks task .. task + len(ns) - 1; task k starts ns[0] + ... +
- * ns[k-1] after start, so end - start is their sum, exactly) and, for every
- * outcome but ok, message. A line of any outcome but ok covers one task:
+ * (seconds since the run started, CLOCK_MONOTONIC, to the nanosecond; where
+ * the kernel's clock is the TSC, workers read the TSC between readings of
+ * the clock, see trace.c), outcome ("ok", "failed", "bad-input", "crashed",
+ * "timeout", "stopped"), ns (each task's duration in integer nanoseconds,
+ * one per task: the line covers tasks task .. task + len(ns) - 1; task k
+ * starts ns[0] + ... + ns[k-1] after start, so end - start is their sum,
+ * exactly) and, for every outcome but ok, message. A line of any outcome but
+ * ok covers one task:
  *
  *   {"task":0,"worker":0,"pid":3504,"attempt":1,"start":0.001113297,
  *    "end":0.001184631,"outcome":"ok","ns":[68729,1824,781]}

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fdio.h"
 #include "trace.h"
 
 #include <signal.h>
@@ -54,7 +55,8 @@ typedef struct tline {
     unsigned long long task, worker, pid, attempt;
     long long start, end; /* ns */
     char outcome[16];
-    size_t count; /* durations: tasks covered */
+    size_t count;                 /* durations: tasks covered */
+    unsigned long long first[16]; /* the first durations */
     unsigned long long sum;
     bool has_message;
 } tline;
@@ -103,6 +105,8 @@ static const char *parse_line(const char *s, tline *l)
         if (*p < '0' || *p > '9' || sscanf(p, "%llu%n", &ns, &n) != 1)
             return NULL;
         l->sum += ns;
+        if (l->count < sizeof l->first / sizeof l->first[0])
+            l->first[l->count] = ns;
         l->count++;
         p += n;
     } while (skip_lit(&p, ","));
@@ -282,6 +286,38 @@ static void test_consecutive_tasks_share_a_line(void **state)
     assert_int_equal(lines[1].task, 1002);
     assert_int_equal(lines[1].count, 2);
     assert_true(lines[1].start > lines[0].end);
+}
+
+/* The durations are the clock's (trace.c reads the TSC between readings of
+ * the clock where it can): a task that sleeps lasts at least its sleep, and
+ * the tasks end before the clock read after them. Both hold however loaded
+ * the machine is. */
+static void test_durations_follow_the_clock(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_trace *tr;
+    kp_err err;
+    snprintf(path, sizeof path, "%s/clock.jsonl", dir);
+    assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
+    int64_t before = kp_now_ns(); /* at most t0 */
+    kp_trace_start(tr, NULL, 0);
+    assert_true(kp_trace_worker_begin(tr, 0));
+    const useconds_t sleep_us[] = {300, 1500, 300, 300, 1500, 300, 300, 300, 300, 300};
+    enum { N = sizeof sleep_us / sizeof sleep_us[0] };
+    for (uint64_t i = 0; i < N; i++) {
+        kp_outcome o = {.index = i, .kind = KP_TASK_OK};
+        kp_trace_task_begin(i, 1, i > 0);
+        usleep(sleep_us[i]);
+        kp_trace_task_end(&o);
+    }
+    int64_t after = kp_now_ns();
+    close_trace(tr);
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].count, N);
+    for (size_t i = 0; i < N; i++)
+        assert_true(lines[0].first[i] >= sleep_us[i] * 990ull);
+    assert_true(lines[0].end <= after - before + 1000);
 }
 
 /* What ends a run: a task that is not ok, a task whose job index is not the
@@ -578,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_open_names_the_path),
         cmocka_unit_test(test_worker_writes_ok_and_failed_lines),
         cmocka_unit_test(test_consecutive_tasks_share_a_line),
+        cmocka_unit_test(test_durations_follow_the_clock),
         cmocka_unit_test(test_runs_split_at_failures_gaps_and_attempts),
         cmocka_unit_test(test_flush_closes_the_run),
         cmocka_unit_test(test_long_runs_are_split),
