@@ -559,12 +559,14 @@ static uint64_t anchor_tsc, anchor_ticks;
 /* Reads the clock, and anchors the TSC to it when the TSC may stand in. */
 static int64_t clock_now(void)
 {
-    if (!wtr->tsc0)
-        return kp_now_ns();
+    int64_t now = kp_now_ns();
+    if (!wtr->tsc0 || now - wtr->t0 < TSC_CALIBRATE_NS)
+        return now;
+    /* Called once per anchor (1 ms) or range: a second reading is cheap. */
     uint64_t tsc;
-    int64_t now = read_pair(&tsc);
+    now = read_pair(&tsc);
     anchor_tsc = 0;
-    if (tsc > wtr->tsc0 && now - wtr->t0 >= TSC_CALIBRATE_NS) {
+    if (tsc > wtr->tsc0) {
         wrate = (double)(now - wtr->t0) / (double)(tsc - wtr->tsc0);
         anchor_ns = now;
         anchor_tsc = tsc;
