@@ -137,10 +137,37 @@ static const char digit_pairs[] = "00010203040506070809"
 char *kp_fmt_u64(char *p, uint64_t v)
 {
     /* Count the digits first and fill them in from the end: no copy of a
-     * variable length (which would be a call to memmove). */
+     * variable length (which would be a call to memmove). The count comes
+     * from the bit length (log10(2) ~ 1233 / 4096), corrected by one
+     * comparison, instead of a division per digit. */
+    static const uint64_t pow10[20] = {1u,
+                                       10u,
+                                       100u,
+                                       1000u,
+                                       10000u,
+                                       100000u,
+                                       1000000u,
+                                       10000000u,
+                                       100000000u,
+                                       1000000000u,
+                                       10000000000u,
+                                       100000000000u,
+                                       1000000000000u,
+                                       10000000000000u,
+                                       100000000000000u,
+                                       1000000000000000u,
+                                       10000000000000000u,
+                                       100000000000000000u,
+                                       1000000000000000000u,
+                                       10000000000000000000u};
     size_t n = 1;
-    for (uint64_t t = v; t >= 10; t /= 10)
-        n++;
+    if (v) {
+        n = (size_t)((64 - __builtin_clzll(v)) * 1233) >> 12;
+        if (v >= pow10[n])
+            n++;
+        if (!n)
+            n = 1;
+    }
     char *q = p + n;
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);

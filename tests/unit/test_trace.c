@@ -7,6 +7,7 @@
  * except where a real signal must interrupt it. */
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -156,6 +157,28 @@ static void test_fmt_u64_writes_decimal(void **state)
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         *kp_fmt_u64(buf, values[i]) = '\0';
         assert_string_equal(buf, want[i]);
+    }
+    /* Every length: each power of ten, one below it, and powers of two. */
+    char want_buf[32];
+    uint64_t p = 1;
+    for (int digits = 1; digits <= 20; digits++, p *= 10) {
+        const uint64_t around[] = {p, p - 1, p + 1, p * 2 - 1};
+        for (size_t k = 0; k < 4; k++) {
+            if (digits == 20 && k == 3)
+                continue; /* 2 * 10^19 - 1 does not fit */
+            snprintf(want_buf, sizeof want_buf, "%" PRIu64, around[k]);
+            *kp_fmt_u64(buf, around[k]) = '\0';
+            assert_string_equal(buf, want_buf);
+        }
+    }
+    for (int bit = 0; bit < 64; bit++) {
+        uint64_t v = UINT64_C(1) << bit;
+        const uint64_t around[] = {v, v - 1, v | (v - 1)};
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(want_buf, sizeof want_buf, "%" PRIu64, around[k]);
+            *kp_fmt_u64(buf, around[k]) = '\0';
+            assert_string_equal(buf, want_buf);
+        }
     }
 }
 
