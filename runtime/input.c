@@ -444,6 +444,15 @@ bool kp_input_npy_rows(const kp_input *in, const unsigned char **base, size_t *s
     return true;
 }
 
+bool kp_input_range_of(const kp_input *in, int64_t *start, int64_t *step)
+{
+    if (in->format != KP_IN_RANGE)
+        return false;
+    *start = in->u.range.start;
+    *step = in->u.range.step;
+    return true;
+}
+
 uint64_t kp_input_fingerprint(const kp_input *in)
 {
     uint64_t h = kp_hash(KP_HASH_INIT, &in->format, sizeof in->format);

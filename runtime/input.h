@@ -87,6 +87,10 @@ uint64_t kp_input_fingerprint(const kp_input *in);
 bool kp_input_npy_rows(const kp_input *in, const unsigned char **base, size_t *stride, size_t *cols,
                        kp_type *type, int *ndim);
 
+/* A range input's start and step: true for a range (record i is then
+ * start + i * step, in two's complement), false for every other input. */
+bool kp_input_range_of(const kp_input *in, int64_t *start, int64_t *step);
+
 /* Unmaps and frees. Accepts NULL. */
 void kp_input_close(kp_input *in);
 

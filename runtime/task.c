@@ -71,11 +71,14 @@ static void plan_rows(kp_task_ctx *ctx)
     ctx->rows = false;
     const kp_kernel *k = ctx->kernel;
     const kp_signature *sig = &k->sig;
-    const unsigned char *base;
-    size_t stride, cols;
-    kp_type type;
-    int ndim;
-    if (!ctx->input || !kp_input_npy_rows(ctx->input, &base, &stride, &cols, &type, &ndim) ||
+    const unsigned char *base = NULL;
+    size_t stride = 0, cols = 0;
+    kp_type type = KP_T_VOID;
+    int ndim = 0;
+    int64_t start = 0, step = 0;
+    bool range = ctx->input && kp_input_range_of(ctx->input, &start, &step);
+    if (!ctx->input ||
+        (!range && !kp_input_npy_rows(ctx->input, &base, &stride, &cols, &type, &ndim)) ||
         !kp_kernel_load_words(k, ctx->call.avalue, ctx->words))
         return;
     size_t c = 0, n = 0;
@@ -84,11 +87,18 @@ static void plan_rows(kp_task_ctx *ctx)
         const kp_template_item *item = ctx->plan[i].item;
         if (ctx->plan[i].constant)
             continue;
+        ctx->row_word[n].word = (uint8_t)kp_kernel_word_slot(k, c);
+        ctx->row_word[n].offset = 0;
+        if (range) {
+            /* A range's integers are i64: other types need a range check. */
+            if (p->is_array || p->type != KP_T_I64 || item->kind != KP_ARG_RECORD)
+                return;
+            ctx->row_word[n++].how = KP_ROW_RANGE;
+            continue;
+        }
         if (p->is_array && item->kind == KP_ARG_RECORD && ndim == 2 && p->type == type && cols) {
             /* The row itself, by address, and its length (the same for all). */
-            ctx->row_word[n].word = (uint8_t)kp_kernel_word_slot(k, c);
-            ctx->row_word[n].value = false;
-            ctx->row_word[n++].offset = 0;
+            ctx->row_word[n++].how = KP_ROW_ADDRESS;
             ctx->words[kp_kernel_word_slot(k, c + 1)] = cols;
             continue;
         }
@@ -98,14 +108,15 @@ static void plan_rows(kp_task_ctx *ctx)
         if (p->is_array || p->type != type || kp_type_size(type) != 8 ||
             !(scalar_of_row || the_record))
             return; /* a conversion is needed: the general way */
-        ctx->row_word[n].word = (uint8_t)kp_kernel_word_slot(k, c);
-        ctx->row_word[n].value = true;
+        ctx->row_word[n].how = KP_ROW_VALUE;
         ctx->row_word[n++].offset = (uint32_t)(scalar_of_row ? (element - 1) * 8 : 0);
     }
     ctx->nrow = n;
     ctx->row_base = base;
     ctx->row_stride = stride;
     ctx->row_count = kp_input_count(ctx->input);
+    ctx->range_start = (uint64_t)start;
+    ctx->range_step = (uint64_t)step;
     ctx->rows = true;
 }
 
@@ -189,12 +200,20 @@ void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
     if (ctx->rows && row < ctx->row_count) {
         uint64_t w[KP_DIRECT_REGS];
         memcpy(w, ctx->words, sizeof w);
-        const unsigned char *p = ctx->row_base + row * ctx->row_stride;
+        const unsigned char *p = ctx->row_base ? ctx->row_base + row * ctx->row_stride : NULL;
         for (size_t k = 0; k < ctx->nrow; k++) {
-            if (ctx->row_word[k].value)
-                memcpy(&w[ctx->row_word[k].word], p + ctx->row_word[k].offset, 8);
-            else
-                w[ctx->row_word[k].word] = (uint64_t)(uintptr_t)p;
+            uint64_t *word = &w[ctx->row_word[k].word];
+            switch (ctx->row_word[k].how) {
+            case KP_ROW_ADDRESS:
+                *word = (uint64_t)(uintptr_t)p;
+                break;
+            case KP_ROW_VALUE:
+                memcpy(word, p + ctx->row_word[k].offset, 8);
+                break;
+            default: /* the bits of start + row * step, as kp_range_record */
+                *word = ctx->range_start + (uint64_t)row * ctx->range_step;
+                break;
+            }
         }
         kp_task_fail_reset();
         kp_kernel_invoke_words(ctx->kernel, w, &result);

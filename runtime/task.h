@@ -17,6 +17,8 @@ typedef struct kp_task_arg {
     bool constant; /* a literal, converted once into ctx->call */
 } kp_task_arg;
 
+enum { KP_ROW_ADDRESS, KP_ROW_VALUE, KP_ROW_RANGE };
+
 typedef struct kp_task_ctx {
     const kp_input *input;   /* NULL for apply: the task has no record */
     const kp_template *args; /* record -> argument tuple */
@@ -29,18 +31,20 @@ typedef struct kp_task_ctx {
     kp_task_arg plan[KP_MAX_PARAMS];
     kp_call_args call;  /* bound once; literals filled in once, the rest per task */
     kp_arena constants; /* converted literal arrays and strings */
-    /* The row plan (kp_task_prepare): an npy input whose rows or values go
-     * to the kernel unconverted, and a kernel called directly. A task then
-     * copies `words` (the literals, loaded once) and puts its row's address,
-     * or values read from the row, in the `nrow` words row_word[] name. */
+    /* The row plan (kp_task_prepare): an npy input whose rows or values, or
+     * a range whose integers, go to the kernel unconverted, and a kernel
+     * called directly. A task then copies `words` (the literals, loaded
+     * once) and puts its row's address, values read from the row, or its
+     * range integer in the `nrow` words row_word[] names. */
     bool rows;
     uint64_t words[KP_DIRECT_REGS];
     const unsigned char *row_base;
     size_t row_stride, row_count, nrow;
+    uint64_t range_start, range_step;
     struct {
         uint8_t word;
-        bool value;      /* the 8 bytes at the row + offset; else the row's address */
-        uint32_t offset; /* bytes into the row */
+        uint8_t how;     /* KP_ROW_ADDRESS, KP_ROW_VALUE or KP_ROW_RANGE */
+        uint32_t offset; /* KP_ROW_VALUE: bytes into the row */
     } row_word[KP_MAX_PARAMS];
 } kp_task_ctx;
 
@@ -50,7 +54,8 @@ typedef struct kp_task_ctx {
  * from its record. A literal that does not fit its parameter is an error
  * now, naming the argument, instead of in every task. When besides every
  * other argument comes unconverted from an npy row ($0 as an array of the
- * file's type, or $K / a 1-d file's $0 as an 8-byte scalar of its type) and
+ * file's type, or $K / a 1-d file's $0 as an 8-byte scalar of its type) or
+ * is a range's integer ($0 as an i64) and
  * the kernel is called directly, ctx->rows is set: a task then reads nothing
  * but its row. Clearing ctx->rows afterwards keeps the general way. */
 int kp_task_prepare(kp_task_ctx *ctx, kp_err *err);

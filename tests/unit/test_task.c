@@ -114,7 +114,8 @@ static void destroy(fixture *f)
     kp_task_release(&f->ctx);
     kp_template_free(&f->args);
     kp_input_close(f->input);
-    unlink(f->path);
+    if (f->path[0])
+        unlink(f->path);
     free(f);
 }
 
@@ -213,6 +214,60 @@ static void test_conversions_keep_the_general_way(void **state)
     destroy(f);
 }
 
+static int64_t affine(int64_t x, int64_t a)
+{
+    /* Wraps around, as the bits do (no signed overflow). */
+    return (int64_t)((uint64_t)x * (uint64_t)a + 1u);
+}
+
+static int32_t half(int32_t x)
+{
+    return x / 2;
+}
+
+/* A pool-less fixture over range(start, stop, step). */
+static fixture *make_range(kp_fnptr fn, const char *sig, const char *args, int64_t start,
+                           int64_t stop, int64_t step)
+{
+    fixture *f = calloc(1, sizeof *f);
+    kp_err err;
+    assert_int_equal(kp_signature_parse(sig, &f->kernel.sig, &err), 0);
+    f->kernel.fn = fn;
+    snprintf(f->kernel.name, sizeof f->kernel.name, "k");
+    assert_int_equal(kp_kernel_prepare(&f->kernel, &err), 0);
+    assert_int_equal(kp_template_parse(&f->args, args, &err), 0);
+    kp_input_config icfg = {.format = KP_IN_RANGE, .start = start, .stop = stop, .step = step};
+    assert_int_equal(kp_input_open(&f->input, &icfg, &err), 0);
+    f->ctx.input = f->input;
+    f->ctx.args = &f->args;
+    f->ctx.kernel = &f->kernel;
+    kp_arena_init(&f->ctx.arena);
+    assert_int_equal(kp_task_prepare(&f->ctx, &err), 0);
+    return f;
+}
+
+static void test_range_integers_take_the_plan(void **state)
+{
+    (void)state;
+    fixture *f = make_range((kp_fnptr)affine, "i64 (i64 x, i64 a)", "$0, -3", INT64_MAX - 40,
+                            INT64_MIN + 40, -(INT64_C(1) << 58));
+    size_t n = kp_input_count(f->input);
+    assert_true(n > 30);
+    assert_same_both_ways(f, n);
+    kp_outcome o;
+    kp_task_run(&f->ctx, 2, &o);
+    uint64_t x = (uint64_t)(INT64_MAX - 40) - 2 * (UINT64_C(1) << 58);
+    assert_int_equal(o.value.i, affine((int64_t)x, -3));
+    destroy(f);
+    /* An i32 parameter needs the range check of the general way. */
+    f = make_range((kp_fnptr)half, "i32 (i32 x)", "$0", 0, 10, 1);
+    assert_false(f->ctx.rows);
+    kp_task_run(&f->ctx, 9, &o);
+    assert_int_equal(o.kind, KP_TASK_OK);
+    assert_int_equal(o.value.i, 4);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_scalars_from_the_row_and_literals_in_their_registers),
         cmocka_unit_test(test_one_dimension_and_the_index_map),
         cmocka_unit_test(test_conversions_keep_the_general_way),
+        cmocka_unit_test(test_range_integers_take_the_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
