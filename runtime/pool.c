@@ -752,7 +752,8 @@ static void handle_control(pool *p, int i, uint8_t kind, const char *msg)
  * gathered into a run that the sink takes in one call. */
 typedef struct plain_run {
     uint64_t first;
-    const unsigned char *values; /* the first record's value; records are 16 bytes apart */
+    const unsigned char *values; /* the first task's value, */
+    size_t stride;               /* and how far apart they are */
     size_t n;
 } plain_run;
 
@@ -762,11 +763,20 @@ static bool takes_turn(const pool *p, uint64_t index)
            (p->cfg->completion_order || index == p->next_emit);
 }
 
-static void take_turn(pool *p, plain_run *run, uint64_t index, const unsigned char *value)
+static void flush_run(pool *p, plain_run *run);
+
+static void take_turn(pool *p, plain_run *run, uint64_t index, const unsigned char *value,
+                      size_t stride)
 {
+    /* low may have moved past tasks finished earlier; values may come from
+     * records of another layout. */
+    if (run->n && (index != run->first + run->n || stride != run->stride ||
+                   value != run->values + run->n * stride))
+        flush_run(p, run);
     if (!run->n) {
         run->first = index;
         run->values = value;
+        run->stride = stride;
     }
     run->n++;
     p->low++;
@@ -786,8 +796,8 @@ static void flush_run(pool *p, plain_run *run)
     if (!run->n)
         return;
     if (!p->rc) {
-        int rc = p->sink->emit_run(run->first, run->values, sizeof(kp_wire_result), run->n,
-                                   p->sink->user, p->err);
+        int rc =
+            p->sink->emit_run(run->first, run->values, run->stride, run->n, p->sink->user, p->err);
         if (rc < 0)
             fail_run(p, rc);
     }
@@ -808,10 +818,30 @@ static void parse_results(pool *p, int i)
         memcpy(&r, w->rbuf + off, sizeof r);
         uint8_t kind = (uint8_t)(r.tag >> KP_WIRE_KIND_SHIFT);
         uint64_t index = r.tag & KP_WIRE_INDEX_MASK;
+        if (kind == KP_WIRE_RUN) {
+            /* A run of plain successes, 8 bytes each (wire.h). */
+            size_t avail = (w->rlen - off - sizeof r) / 8;
+            if (r.value > avail)
+                break; /* the rest is still in the pipe */
+            const unsigned char *values = w->rbuf + off + sizeof r;
+            for (uint64_t k = 0; k < r.value; k++) {
+                if (takes_turn(p, index + k)) {
+                    take_turn(p, &run, index + k, values + 8 * k, 8);
+                    continue;
+                }
+                flush_run(p, &run);
+                kp_outcome o = {
+                    .index = index + k, .kind = KP_TASK_OK, .type = type, .attempts = 1};
+                memcpy(&o.value, values + 8 * k, sizeof o.value);
+                finish(p, &o);
+            }
+            w->tasks_run += r.value;
+            off += sizeof r + 8 * r.value;
+            continue;
+        }
         if (kind == 0 && takes_turn(p, index)) {
-            if (run.n && index != run.first + run.n)
-                flush_run(p, &run); /* low moved past tasks finished earlier */
-            take_turn(p, &run, index, w->rbuf + off + offsetof(kp_wire_result, value));
+            take_turn(p, &run, index, w->rbuf + off + offsetof(kp_wire_result, value),
+                      sizeof(kp_wire_result));
             w->tasks_run++;
             off += sizeof r;
             continue;

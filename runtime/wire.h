@@ -50,6 +50,11 @@ enum {
     KP_WIRE_INIT_FAILED = 0x41, /* message: why */
     KP_WIRE_IDLE = 0x42,        /* nothing left to claim: waiting on the task pipe */
     KP_WIRE_FATAL = 0x43,       /* message: a remote rank's run failed (backend = mpi) */
+    /* A run of plain successes (ok, first attempt, no text) of consecutive
+     * tasks: the index is the first task's, the value how many follow (n),
+     * then n values of 8 bytes (kp_outcome.value's bytes), one per task:
+     * 8 bytes a result instead of 16. Only a worker sends it to its pool. */
+    KP_WIRE_RUN = 0x44,
 };
 
 /* Messages are capped so that a worker's batch stays small. */
