@@ -6,7 +6,7 @@
  * the unlocked stdio calls (a writer belongs to one thread). */
 #include "output.h"
 
-#include "trace.h"
+#include "fmt.h"
 
 #include <errno.h>
 #include <fcntl.h>

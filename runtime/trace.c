@@ -123,65 +123,6 @@ static int64_t read_pair(uint64_t *tsc)
 
 /* ---- formatting -------------------------------------------------------- */
 
-static const char digit_pairs[] = "00010203040506070809"
-                                  "10111213141516171819"
-                                  "20212223242526272829"
-                                  "30313233343536373839"
-                                  "40414243444546474849"
-                                  "50515253545556575859"
-                                  "60616263646566676869"
-                                  "70717273747576777879"
-                                  "80818283848586878889"
-                                  "90919293949596979899";
-
-char *kp_fmt_u64(char *p, uint64_t v)
-{
-    /* Count the digits first and fill them in from the end: no copy of a
-     * variable length (which would be a call to memmove). The count comes
-     * from the bit length (log10(2) ~ 1233 / 4096), corrected by one
-     * comparison, instead of a division per digit. */
-    static const uint64_t pow10[20] = {1u,
-                                       10u,
-                                       100u,
-                                       1000u,
-                                       10000u,
-                                       100000u,
-                                       1000000u,
-                                       10000000u,
-                                       100000000u,
-                                       1000000000u,
-                                       10000000000u,
-                                       100000000000u,
-                                       1000000000000u,
-                                       10000000000000u,
-                                       100000000000000u,
-                                       1000000000000000u,
-                                       10000000000000000u,
-                                       100000000000000000u,
-                                       1000000000000000000u,
-                                       10000000000000000000u};
-    size_t n = 1;
-    if (v) {
-        n = (size_t)((64 - __builtin_clzll(v)) * 1233) >> 12;
-        if (v >= pow10[n])
-            n++;
-        if (!n)
-            n = 1;
-    }
-    char *q = p + n;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        q -= 2;
-        memcpy(q, digit_pairs + 2 * r, 2);
-    }
-    if (v >= 10)
-        memcpy(q - 2, digit_pairs + 2 * v, 2);
-    else
-        q[-1] = (char)('0' + v);
-    return p + n;
-}
-
 char *kp_fmt_seconds(char *p, int64_t ns)
 {
     if (ns < 0)
@@ -193,7 +134,7 @@ char *kp_fmt_seconds(char *p, int64_t ns)
     p[8] = (char)('0' + frac % 10);
     frac /= 10;
     for (int i = 6; i >= 0; i -= 2) {
-        memcpy(p + i, digit_pairs + 2 * (frac % 100), 2);
+        memcpy(p + i, kp_digit_pairs + 2 * (frac % 100), 2);
         frac /= 100;
     }
     return p + 9;

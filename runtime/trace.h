@@ -56,6 +56,7 @@
 #define KP_TRACE_H
 
 #include "error.h"
+#include "fmt.h"
 #include "output.h"
 
 #include <stdbool.h>
@@ -128,9 +129,6 @@ void kp_trace_worker_dying(int sig);
  * text can sit inside an HTML <script> element. Writes at most
  * 6 * strlen(s) + 2 bytes. */
 char *kp_json_string(char *p, const char *s, size_t len, bool html);
-
-/* Appends v in decimal at p and returns the end (at most 20 bytes). */
-char *kp_fmt_u64(char *p, uint64_t v);
 
 /* Appends ns as seconds with nine decimals ("12.000000345") at p and
  * returns the end (negative values are written as 0). */
