@@ -757,22 +757,27 @@ int kp_output_write(kp_output *out, const kp_outcome *o, kp_err *err)
     return stream_check(&out->s, err);
 }
 
-/* csv without the index, integer results: the seed's shape, so the hot
- * case of the hot path. Lines are formatted into a block, a block is one
- * fwrite. */
-static void write_csv_int_run(kp_output *out, const unsigned char *values, size_t stride, size_t n)
+/* csv, integer results (with or without the index): the seed's shape, so
+ * the hot case of the hot path. Lines are formatted into a block, a block is
+ * one fwrite. */
+static void write_csv_int_run(kp_output *out, size_t first, const unsigned char *values,
+                              size_t stride, size_t n)
 {
     bool sign = kp_type_is_signed(out->type);
     char block[16384];
     size_t used = 0;
     for (size_t k = 0; k < n; k++) {
-        if (used > sizeof block - 32) {
+        if (used > sizeof block - 64) {
             put(&out->s, block, used);
             used = 0;
         }
         uint64_t v;
         memcpy(&v, values + k * stride, sizeof v);
         char *p = block + used;
+        if (out->index) {
+            p = kp_fmt_u64(p, first + k);
+            *p++ = ',';
+        }
         if (sign && (int64_t)v < 0) {
             *p++ = '-';
             v = (uint64_t)0 - v; /* exact for INT64_MIN too */
@@ -790,8 +795,8 @@ int kp_output_write_run(kp_output *out, size_t first, kp_type type, const unsign
     if (n && type != out->type)
         return kp_err_set(err, KPOOL_EINVAL, "%s: task %zu returned %s, but the output holds %s",
                           out->s.name, first, kp_type_name(type), kp_type_name(out->type));
-    if (out->format == KP_OUT_CSV && !out->index && kp_type_is_int(type)) {
-        write_csv_int_run(out, values, stride, n);
+    if (out->format == KP_OUT_CSV && kp_type_is_int(type)) {
+        write_csv_int_run(out, first, values, stride, n);
         return stream_check(&out->s, err);
     }
     for (size_t k = 0; k < n; k++) {

@@ -765,11 +765,11 @@ static bool takes_turn(const pool *p, uint64_t index)
 
 static void flush_run(pool *p, plain_run *run);
 
-static void take_turn(pool *p, plain_run *run, uint64_t index, const unsigned char *value,
-                      size_t stride)
+/* Adds a task to the run, which it must continue (else the run goes out
+ * first): the next index, its value the next one of the same layout. */
+static void add_to_run(pool *p, plain_run *run, uint64_t index, const unsigned char *value,
+                       size_t stride)
 {
-    /* low may have moved past tasks finished earlier; values may come from
-     * records of another layout. */
     if (run->n && (index != run->first + run->n || stride != run->stride ||
                    value != run->values + run->n * stride))
         flush_run(p, run);
@@ -779,6 +779,26 @@ static void take_turn(pool *p, plain_run *run, uint64_t index, const unsigned ch
         run->stride = stride;
     }
     run->n++;
+}
+
+/* Completion order: any plain success not yet final goes out at once; only
+ * its bit is set. False when it cannot take this way. */
+static bool take_any(pool *p, plain_run *run, uint64_t index, const unsigned char *value,
+                     size_t stride)
+{
+    if (!p->cfg->completion_order || !p->sink->emit_run || index >= p->total ||
+        is_final(p, index) || !set_final(p, index))
+        return false;
+    p->stats->ok++;
+    p->deaths_in_a_row = 0;
+    add_to_run(p, run, index, value, stride);
+    return true;
+}
+
+static void take_turn(pool *p, plain_run *run, uint64_t index, const unsigned char *value,
+                      size_t stride)
+{
+    add_to_run(p, run, index, value, stride);
     p->low++;
     p->nfinal++;
     p->stats->ok++;
@@ -829,6 +849,8 @@ static void parse_results(pool *p, int i)
                     take_turn(p, &run, index + k, values + 8 * k, 8);
                     continue;
                 }
+                if (take_any(p, &run, index + k, values + 8 * k, 8))
+                    continue;
                 flush_run(p, &run);
                 kp_outcome o = {
                     .index = index + k, .kind = KP_TASK_OK, .type = type, .attempts = 1};
