@@ -861,12 +861,18 @@ static void parse_results(pool *p, int i)
             off += sizeof r + 8 * r.value;
             continue;
         }
-        if (kind == 0 && takes_turn(p, index)) {
-            take_turn(p, &run, index, w->rbuf + off + offsetof(kp_wire_result, value),
-                      sizeof(kp_wire_result));
-            w->tasks_run++;
-            off += sizeof r;
-            continue;
+        if (kind == 0) {
+            const unsigned char *value = w->rbuf + off + offsetof(kp_wire_result, value);
+            bool taken = takes_turn(p, index);
+            if (taken)
+                take_turn(p, &run, index, value, sizeof(kp_wire_result));
+            else
+                taken = take_any(p, &run, index, value, sizeof(kp_wire_result));
+            if (taken) {
+                w->tasks_run++;
+                off += sizeof r;
+                continue;
+            }
         }
         flush_run(p, &run);
         kp_outcome o = {.index = index, .kind = KP_TASK_OK, .type = type};
