@@ -453,6 +453,18 @@ bool kp_input_range_of(const kp_input *in, int64_t *start, int64_t *step)
     return true;
 }
 
+uint64_t kp_input_identity(const kp_input *in)
+{
+    struct stat st;
+    if (!in->map || strcmp(in->name, STDIN_NAME) == 0 || stat(in->name, &st) != 0)
+        return 0;
+    uint64_t id[6] = {(uint64_t)st.st_dev,          (uint64_t)st.st_ino,
+                      (uint64_t)st.st_size,         (uint64_t)st.st_mtim.tv_sec,
+                      (uint64_t)st.st_mtim.tv_nsec, (uint64_t)in->format};
+    uint64_t h = kp_hash(KP_HASH_INIT, id, sizeof id);
+    return h ? h : 1;
+}
+
 uint64_t kp_input_fingerprint(const kp_input *in)
 {
     uint64_t h = kp_hash(KP_HASH_INIT, &in->format, sizeof in->format);

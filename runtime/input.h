@@ -79,6 +79,11 @@ void kp_input_describe(const kp_input *in, char *buf, size_t n);
  * input as it was read), or the range. Resume compares it. */
 uint64_t kp_input_fingerprint(const kp_input *in);
 
+/* The input file's identity - device, inode, size and modification time -
+ * at no cost: 0 when the input is not a file of its own (a range, memory,
+ * stdin spooled to a temporary file), or it cannot be read. */
+uint64_t kp_input_identity(const kp_input *in);
+
 /* An npy input's values as memory, for readers that take rows straight from
  * the mapping: true, with row 0 at *base, *stride bytes from row to row,
  * *cols values (of *type, native byte order) per row and *ndim the array's

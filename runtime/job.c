@@ -270,6 +270,7 @@ typedef struct sink_state {
     uint64_t prefix_tasks;
     uint64_t prefix_bytes;   /* with prefix_ended: the output's size at its end */
     uint64_t prefix_written; /* prefix_tasks as last recorded in the journal */
+    bool input_pending;      /* the journal's header lacks the input's bytes' fingerprint */
 } sink_state;
 
 /* Before job task `index`'s outcome is written: true when it extends the
@@ -399,7 +400,7 @@ static const kp_job_key_id result_keys[] = {
     KP_KEY_pool_retries,
 };
 
-int kp_job_fingerprint(kpool_job_t *job, kp_fingerprint *fp)
+int kp_job_fingerprint(kpool_job_t *job, kp_fingerprint *fp, bool bytes)
 {
     memset(fp, 0, sizeof *fp);
     fp->job = KP_HASH_INIT;
@@ -417,7 +418,10 @@ int kp_job_fingerprint(kpool_job_t *job, kp_fingerprint *fp)
     int rc = kp_hash_file(plugin, &fp->plugin, &job->err);
     if (rc < 0)
         return rc;
-    fp->input = job->input ? kp_input_fingerprint(job->input) : 0;
+    fp->input_id = job->input ? kp_input_identity(job->input) : 0;
+    /* Without an identity (a range, stdin) the bytes are the fingerprint. */
+    if (job->input && (bytes || !fp->input_id))
+        fp->input = kp_input_fingerprint(job->input);
     fp->total = job->total;
     fp->type = (int)job->kernel.sig.ret;
     return 0;
@@ -453,8 +457,11 @@ static int open_journal(kpool_job_t *job, bool resume, sink_state *s, size_t **l
                               "[output] path or give -o FILE");
         return 0;
     }
+    /* A new run's journal leaves the input's bytes for later (see
+     * kp_fingerprint.input); a resumed one compares them. */
     kp_fingerprint fp;
-    int rc = kp_job_fingerprint(job, &fp);
+    int rc = kp_job_fingerprint(job, &fp, resume);
+    s->input_pending = !resume && !fp.input;
     char *path = journal_path(job);
     if (rc == 0 && !path)
         rc = kp_err_set(&job->err, KPOOL_ENOMEM, "out of memory");
@@ -640,6 +647,9 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     kp_err cerr;
     kp_err_clear(&cerr);
     int crc = complete ? 0 : record_prefix(&s, &cerr);
+    /* A run to be resumed: now its input's bytes are worth their pass. */
+    if (crc == 0 && !complete && s.journal && s.input_pending)
+        crc = kp_journal_set_input(s.journal, kp_input_fingerprint(job->input), &cerr);
     if (crc == 0)
         crc = kp_output_close(s.out, &cerr);
     else

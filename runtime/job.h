@@ -34,7 +34,7 @@ void kp_job_pool_config(const kpool_job_t *job, kp_pool_config *cfg);
 /* What decides a prepared job's results: the result keys, the plugin's and
  * the input's bytes, the task count, the return type (the journal's check,
  * and what every MPI rank must agree on). */
-int kp_job_fingerprint(kpool_job_t *job, kp_fingerprint *fp);
+int kp_job_fingerprint(kpool_job_t *job, kp_fingerprint *fp, bool bytes);
 
 kp_task_ctx *kp_job_task_ctx(kpool_job_t *job);
 size_t kp_job_total(const kpool_job_t *job);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,11 +212,13 @@ void kp_journal_free_outcomes(kp_outcome *done, size_t n)
 }
 
 /* Names the first part of the fingerprint that differs. */
+/* What differs between the journal's fingerprint `a` and the run's `b`
+ * (which has every field). */
 static const char *changed(const kp_fingerprint *a, const kp_fingerprint *b)
 {
     if (a->plugin != b->plugin)
         return "the plugin";
-    if (a->input != b->input)
+    if (a->input ? a->input != b->input : a->input_id != b->input_id)
         return "the input";
     if (a->job != b->job)
         return "the job file's settings (kernel, mode, args, input or output format)";
@@ -425,6 +428,15 @@ int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *
         return rc;
     }
     (*out)->prefix = prefix;
+    return 0;
+}
+
+int kp_journal_set_input(kp_journal *j, uint64_t input, kp_err *err)
+{
+    off_t at = (off_t)(offsetof(header, fp) + offsetof(kp_fingerprint, input));
+    if (pwrite(j->fd, &input, sizeof input, at) != (ssize_t)sizeof input)
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot write the journal: %s", j->path,
+                          strerror(errno));
     return 0;
 }
 

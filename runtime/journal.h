@@ -18,9 +18,14 @@
 typedef struct kp_fingerprint {
     uint64_t job;    /* the keys that decide the results (not workers, paths of output) */
     uint64_t plugin; /* the shared object's bytes */
-    uint64_t input;  /* the input's bytes, or its range */
-    uint64_t total;  /* number of tasks */
-    int type;        /* the kernel's return type */
+    /* The input's bytes, or its range. A new journal leaves it 0 for an
+     * input file, whose bytes would cost a pass over the whole file: it is
+     * filled in when a run ends without finishing (kp_journal_set_input),
+     * and a run killed before that is known by input_id alone. */
+    uint64_t input;
+    uint64_t input_id; /* the input file: device, inode, size, mtime (0: none) */
+    uint64_t total;    /* number of tasks */
+    int type;          /* the kernel's return type */
 } kp_fingerprint;
 
 typedef struct kp_journal kp_journal;
@@ -60,6 +65,10 @@ int kp_journal_append(kp_journal *j, const kp_outcome *o, kp_err *err);
  * first + n - 1, whose values are the 8 bytes at values + k * stride. */
 int kp_journal_append_run(kp_journal *j, uint64_t first, const unsigned char *values, size_t stride,
                           size_t n, kp_err *err);
+
+/* Writes the input's bytes' fingerprint into the journal's header, for a
+ * run that ends without finishing (see kp_fingerprint.input). */
+int kp_journal_set_input(kp_journal *j, uint64_t input, kp_err *err);
 
 /* Records a prefix (see kp_journal_prefix), in the buffer: the output's
  * bytes must be written before the next kp_journal_flush. Prefixes only

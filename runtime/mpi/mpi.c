@@ -271,7 +271,7 @@ static _Noreturn void pool_process(kpool_job_t *job, int flags, int ctl, pid_t a
     kp_msg_hello hello = {.h.type = KP_MSG_HELLO};
     int rc = kp_job_prepare(job);
     if (rc == 0)
-        rc = kp_job_fingerprint(job, &hello.fp);
+        rc = kp_job_fingerprint(job, &hello.fp, true);
     if (rc == 0) {
         kp_pool_config cfg;
         kp_job_pool_config(job, &cfg);

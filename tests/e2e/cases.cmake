@@ -11,7 +11,7 @@ set(KPOOL_E2E_CASES
     job_missing_input set_override set_bad signature_mismatch signature_required
     wrong_abi not_a_plugin no_such_kernel check_command inspect_command info_command
     help_version usage_errors sigint sigint_twice sigterm kill9_coordinator
-    resume_after_kill9 resume_keeps_the_output_prefix resume_after_sigint_npy resume_completion_order resume_refused
+    resume_after_kill9 resume_keeps_the_output_prefix resume_checks_the_input resume_after_sigint_npy resume_completion_order resume_refused
     journal_not_regular)
 foreach(case ${KPOOL_E2E_CASES})
   add_test(NAME e2e.${case}

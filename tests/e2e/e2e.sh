@@ -885,6 +885,26 @@ case_resume_keeps_the_output_prefix() {
   [ -e "$T/lost.csv.journal" ] || fail "a refused resume removed the journal"
 }
 
+# A run that ends unfinished (here SIGINT) records its input's bytes: the
+# same bytes in a new file resume. A run killed at once is known by its
+# input file's identity alone: a new file, even of the same bytes, is refused.
+case_resume_checks_the_input() {
+  local j
+  j=$(resume_job)
+  kp run "$j" -o "$T/full.csv" --quiet
+  expect_status 0
+  interrupt INT "$j" "$T/part.csv"
+  cp "$T/secs.csv" "$T/copy" && mv "$T/copy" "$T/secs.csv"
+  kp run "$j" -o "$T/part.csv" --resume
+  expect_status 0
+  expect_same "$T/part.csv" "$T/full.csv"
+  interrupt KILL "$j" "$T/killed.csv"
+  cp "$T/secs.csv" "$T/copy" && mv "$T/copy" "$T/secs.csv"
+  kp run "$j" -o "$T/killed.csv" --resume
+  expect_status 2
+  expect_err "cannot resume: the input changed since the interrupted run"
+}
+
 case_resume_after_sigint_npy() {
   local j
   j=$(resume_job)

@@ -185,6 +185,45 @@ static void test_resume_reads_the_prefix_and_drops_records_inside_it(void **stat
     assert_null(kp_journal_prefix_of(NULL).tasks ? (void *)1 : NULL);
 }
 
+static void test_resume_knows_the_input_by_bytes_or_identity(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "identity.journal");
+    kp_fingerprint lazy = fp;
+    lazy.input = 0; /* not computed yet */
+    lazy.input_id = 77;
+    kp_fingerprint now = fp; /* a resume computes everything */
+    now.input_id = 77;
+    kp_journal *j;
+    kp_outcome *done;
+    size_t n;
+    kp_err err;
+    assert_int_equal(kp_journal_create(&j, path, &lazy, &err), 0);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    /* Known by its identity: the same file resumes, another is refused. */
+    assert_int_equal(kp_journal_resume(&j, path, &now, &done, &n, &err), 0);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    now.input_id = 78;
+    assert_int_equal(kp_journal_resume(&j, path, &now, &done, &n, &err), KPOOL_EJOB);
+    assert_non_null(strstr(err.msg, "cannot resume: the input changed"));
+    /* Once its bytes are recorded, they decide, whatever the file. */
+    now.input_id = 77;
+    assert_int_equal(kp_journal_resume(&j, path, &now, &done, &n, &err), 0);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(kp_journal_set_input(j, fp.input, &err), 0);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    now.input_id = 78;
+    assert_int_equal(kp_journal_resume(&j, path, &now, &done, &n, &err), 0);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    now.input = fp.input + 1;
+    now.input_id = 77;
+    assert_int_equal(kp_journal_resume(&j, path, &now, &done, &n, &err), KPOOL_EJOB);
+    assert_non_null(strstr(err.msg, "cannot resume: the input changed"));
+}
+
 static void test_resume_cuts_a_torn_block(void **state)
 {
     (void)state;
@@ -347,6 +386,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_reads_every_record),
         cmocka_unit_test(test_resume_reads_a_run),
+        cmocka_unit_test(test_resume_knows_the_input_by_bytes_or_identity),
         cmocka_unit_test(test_hash_bulk_sees_every_byte_and_lane),
         cmocka_unit_test(test_resume_reads_the_prefix_and_drops_records_inside_it),
         cmocka_unit_test(test_resume_cuts_a_torn_block),
