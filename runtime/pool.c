@@ -98,7 +98,7 @@ typedef struct pool {
     size_t nfinal;
     waiting *ring;            /* input order: outcomes waiting for their turn, */
     unsigned char *wait_kind; /* and what each slot holds (WAIT_*) */
-    size_t ring_cap;
+    size_t ring_cap;          /* a power of two: slot i is ring[i & (ring_cap - 1)] */
     uint64_t next_emit;
     bool stopping;
     int rc; /* first fatal error, 0 if none */
@@ -238,7 +238,7 @@ static void emit(pool *p, const kp_outcome *o)
 static void drain_ring(pool *p)
 {
     while (p->ring_cap && p->next_emit < p->total) {
-        size_t k = p->next_emit % p->ring_cap;
+        size_t k = p->next_emit & (p->ring_cap - 1);
         unsigned char kind = p->wait_kind[k];
         if (kind == WAIT_NONE)
             break;
@@ -293,7 +293,7 @@ static int grow_ring(pool *p, uint64_t index)
     }
     for (size_t k = 0; k < p->ring_cap; k++) {
         uint64_t i = p->next_emit + k;
-        size_t from = i % p->ring_cap, to = i % cap;
+        size_t from = i & (p->ring_cap - 1), to = i & (cap - 1);
         if (p->wait_kind[from] != WAIT_NONE) {
             ring[to] = p->ring[from];
             kind[to] = p->wait_kind[from];
@@ -312,7 +312,7 @@ static int wait_turn(pool *p, const kp_outcome *o)
 {
     if (o->index - p->next_emit >= p->ring_cap && grow_ring(p, o->index) < 0)
         return KPOOL_ENOMEM;
-    size_t k = o->index % p->ring_cap;
+    size_t k = o->index & (p->ring_cap - 1);
     if (o->kind == KP_TASK_OK && o->attempts == 1 && !o->str && !o->message && !o->signal &&
         o->type < KP_T_COUNT_) {
         memcpy(p->ring[k].value, &o->value, sizeof o->value);
@@ -795,6 +795,27 @@ static bool take_any(pool *p, plain_run *run, uint64_t index, const unsigned cha
     return true;
 }
 
+/* Input order: a plain success that must wait for tasks before it goes into
+ * the ring at once, without finish()'s general bookkeeping. False when it
+ * needs that (it is not strictly ahead, is final already, or memory runs
+ * out). */
+static bool wait_plain(pool *p, uint64_t index, const unsigned char *value, kp_type type)
+{
+    if (p->cfg->completion_order || index <= p->next_emit || index >= p->total ||
+        is_final(p, index) || type >= KP_T_COUNT_)
+        return false;
+    if (index - p->next_emit >= p->ring_cap && grow_ring(p, index) < 0)
+        return false;
+    if (!set_final(p, index))
+        return false;
+    size_t k = index & (p->ring_cap - 1);
+    memcpy(p->ring[k].value, value, 8);
+    p->wait_kind[k] = (unsigned char)(1 + type);
+    p->stats->ok++;
+    p->deaths_in_a_row = 0;
+    return true;
+}
+
 static void take_turn(pool *p, plain_run *run, uint64_t index, const unsigned char *value,
                       size_t stride)
 {
@@ -852,6 +873,8 @@ static void parse_results(pool *p, int i)
                 if (take_any(p, &run, index + k, values + 8 * k, 8))
                     continue;
                 flush_run(p, &run);
+                if (wait_plain(p, index + k, values + 8 * k, type))
+                    continue;
                 kp_outcome o = {
                     .index = index + k, .kind = KP_TASK_OK, .type = type, .attempts = 1};
                 memcpy(&o.value, values + 8 * k, sizeof o.value);
