@@ -816,6 +816,61 @@ static bool wait_plain(pool *p, uint64_t index, const unsigned char *value, kp_t
     return true;
 }
 
+/* True when none of tasks [a, b) is final yet (b <= total): then they are
+ * all new, and can be taken in one piece. */
+static bool none_final(const pool *p, uint64_t a, uint64_t b)
+{
+    if (a < p->low)
+        return false;
+    uint64_t end = b < p->low + p->final_cap ? b : p->low + p->final_cap;
+    for (uint64_t i = a; i < end; i++)
+        if (bit_of(p->final, p->final_cap, i))
+            return false;
+    return true;
+}
+
+/* The n tasks from `first` of a run record, all new and the first in its
+ * turn (takes_turn): they go out as one piece, with O(1) bookkeeping. */
+static void take_turn_all(pool *p, plain_run *run, uint64_t first, const unsigned char *values,
+                          uint64_t n)
+{
+    add_to_run(p, run, first, values, 8);
+    run->n += n - 1; /* add_to_run counted the first */
+    p->low += n;
+    p->nfinal += n;
+    p->stats->ok += n;
+    p->deaths_in_a_row = 0;
+    if (!p->cfg->completion_order)
+        p->next_emit += n;
+    if (p->low < p->total && bit_of(p->final, p->final_cap, p->low))
+        slide(p);
+}
+
+/* Input order: the n tasks from `first` of a run record, all new and all
+ * strictly after next_emit, wait in the ring: their bits set, values copied,
+ * in one piece. False when the ring cannot grow (then finish() decides). */
+static bool wait_all(pool *p, uint64_t first, const unsigned char *values, uint64_t n, kp_type type)
+{
+    uint64_t last = first + n - 1;
+    if (last - p->next_emit >= p->ring_cap && grow_ring(p, last) < 0)
+        return false;
+    if (last - p->low >= p->final_cap && !grow_final(p, last))
+        return false;
+    size_t mask = p->ring_cap - 1;
+    for (uint64_t i = first; i <= last; i++) {
+        uint64_t b = i & (p->final_cap - 1);
+        p->final[b / 8] |= (unsigned char)(1u << (b % 8));
+        size_t k = i & mask;
+        memcpy(p->ring[k].value, values + 8 * (i - first), 8);
+        p->wait_kind[k] = (unsigned char)(1 + type);
+    }
+    p->nfinal += n;
+    p->stats->ok += n;
+    p->deaths_in_a_row = 0;
+    slide(p); /* they may start at low (behind others still waiting to be written) */
+    return true;
+}
+
 static void take_turn(pool *p, plain_run *run, uint64_t index, const unsigned char *value,
                       size_t stride)
 {
@@ -865,6 +920,31 @@ static void parse_results(pool *p, int i)
             if (r.value > avail)
                 break; /* the rest is still in the pipe */
             const unsigned char *values = w->rbuf + off + sizeof r;
+            uint64_t n = r.value, end = index + n;
+            /* The common cases, in one piece: the run's turn has come, or
+             * (input order) it must wait behind earlier tasks. */
+            bool fresh =
+                n && end <= p->total && !p->glen && p->sink->emit_run && none_final(p, index, end);
+            if (fresh && takes_turn(p, index)) {
+                take_turn_all(p, &run, index, values, n);
+                w->tasks_run += n;
+                off += sizeof r + 8 * n;
+                continue;
+            }
+            if (fresh && !p->cfg->completion_order && index > p->next_emit && type < KP_T_COUNT_) {
+                flush_run(p, &run); /* which may write the tasks before it */
+                if (takes_turn(p, index)) {
+                    take_turn_all(p, &run, index, values, n);
+                    w->tasks_run += n;
+                    off += sizeof r + 8 * n;
+                    continue;
+                }
+                if (index > p->next_emit && wait_all(p, index, values, n, type)) {
+                    w->tasks_run += n;
+                    off += sizeof r + 8 * n;
+                    continue;
+                }
+            }
             for (uint64_t k = 0; k < r.value; k++) {
                 if (takes_turn(p, index + k)) {
                     take_turn(p, &run, index + k, values + 8 * k, 8);

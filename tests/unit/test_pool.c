@@ -199,6 +199,24 @@ static void test_run_input_order_every_task_once(void **state)
     destroy(f);
 }
 
+/* Guided claims over many tasks: whole runs of results come in their turn
+ * or wait behind other workers' (the ways pool.c takes in one piece). */
+static void test_run_input_order_large_guided(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        fixture *f = make((kp_fnptr)twice, 300000);
+        f->cfg.workers = 2 + round % 2;
+        assert_int_equal(run(f), 0);
+        assert_int_equal(f->c.n, 300000);
+        for (size_t i = 0; i < 300000; i++) {
+            assert_int_equal(f->c.order[i], i);
+            assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
+        }
+        destroy(f);
+    }
+}
+
 static void test_run_completion_order_every_task_once(void **state)
 {
     (void)state;
@@ -351,6 +369,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guided_claim_shrinks_to_one),
         cmocka_unit_test(test_run_input_order_every_task_once),
+        cmocka_unit_test(test_run_input_order_large_guided),
         cmocka_unit_test(test_run_completion_order_every_task_once),
         cmocka_unit_test(test_run_crash_costs_one_task),
         cmocka_unit_test(test_run_retries_count_attempts),
