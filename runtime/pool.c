@@ -185,12 +185,18 @@ static void slide(pool *p)
     }
 }
 
+/* Sets task i's bit; it must lie within [low, low + final_cap). */
+static void mark_final(pool *p, uint64_t i)
+{
+    uint64_t b = i & (p->final_cap - 1);
+    p->final[b / 8] |= (unsigned char)(1u << (b % 8));
+}
+
 static bool set_final(pool *p, uint64_t i)
 {
     if (i - p->low >= p->final_cap && !grow_final(p, i))
         return false;
-    uint64_t b = i & (p->final_cap - 1);
-    p->final[b / 8] |= (unsigned char)(1u << (b % 8));
+    mark_final(p, i);
     p->nfinal++;
     slide(p);
     return true;
@@ -307,6 +313,14 @@ static int grow_ring(pool *p, uint64_t index)
     return 0;
 }
 
+/* Keeps a plain success's value in task i's ring slot (which must fit). */
+static void park_value(pool *p, uint64_t i, const void *value, kp_type type)
+{
+    size_t k = i & (p->ring_cap - 1);
+    memcpy(p->ring[k].value, value, sizeof p->ring[k].value);
+    p->wait_kind[k] = (unsigned char)(1 + type);
+}
+
 /* Puts an outcome in the ring to wait for its turn. */
 static int wait_turn(pool *p, const kp_outcome *o)
 {
@@ -315,8 +329,7 @@ static int wait_turn(pool *p, const kp_outcome *o)
     size_t k = o->index & (p->ring_cap - 1);
     if (o->kind == KP_TASK_OK && o->attempts == 1 && !o->str && !o->message && !o->signal &&
         o->type < KP_T_COUNT_) {
-        memcpy(p->ring[k].value, &o->value, sizeof o->value);
-        p->wait_kind[k] = (unsigned char)(1 + o->type);
+        park_value(p, o->index, &o->value, o->type);
         return 0;
     }
     kp_outcome *copy = malloc(sizeof *copy);
@@ -795,27 +808,6 @@ static bool take_any(pool *p, plain_run *run, uint64_t index, const unsigned cha
     return true;
 }
 
-/* Input order: a plain success that must wait for tasks before it goes into
- * the ring at once, without finish()'s general bookkeeping. False when it
- * needs that (it is not strictly ahead, is final already, or memory runs
- * out). */
-static bool wait_plain(pool *p, uint64_t index, const unsigned char *value, kp_type type)
-{
-    if (p->cfg->completion_order || index <= p->next_emit || index >= p->total ||
-        is_final(p, index) || type >= KP_T_COUNT_)
-        return false;
-    if (index - p->next_emit >= p->ring_cap && grow_ring(p, index) < 0)
-        return false;
-    if (!set_final(p, index))
-        return false;
-    size_t k = index & (p->ring_cap - 1);
-    memcpy(p->ring[k].value, value, 8);
-    p->wait_kind[k] = (unsigned char)(1 + type);
-    p->stats->ok++;
-    p->deaths_in_a_row = 0;
-    return true;
-}
-
 /* True when none of tasks [a, b) is final yet (b <= total): then they are
  * all new, and can be taken in one piece. */
 static bool none_final(const pool *p, uint64_t a, uint64_t b)
@@ -829,12 +821,12 @@ static bool none_final(const pool *p, uint64_t a, uint64_t b)
     return true;
 }
 
-/* The n tasks from `first` of a run record, all new and the first in its
- * turn (takes_turn): they go out as one piece, with O(1) bookkeeping. */
-static void take_turn_all(pool *p, plain_run *run, uint64_t first, const unsigned char *values,
-                          uint64_t n)
+/* n new tasks from `first` (values `stride` bytes apart), the first in its
+ * turn (takes_turn): they join the run, with O(1) bookkeeping. */
+static void take_turn(pool *p, plain_run *run, uint64_t first, const unsigned char *values,
+                      size_t stride, uint64_t n)
 {
-    add_to_run(p, run, first, values, 8);
+    add_to_run(p, run, first, values, stride);
     run->n += n - 1; /* add_to_run counted the first */
     p->low += n;
     p->nfinal += n;
@@ -842,27 +834,26 @@ static void take_turn_all(pool *p, plain_run *run, uint64_t first, const unsigne
     p->deaths_in_a_row = 0;
     if (!p->cfg->completion_order)
         p->next_emit += n;
+    /* Tasks after them that finished earlier: move past them (and, in input
+     * order, write them after the run). */
     if (p->low < p->total && bit_of(p->final, p->final_cap, p->low))
         slide(p);
 }
 
-/* Input order: the n tasks from `first` of a run record, all new and all
- * strictly after next_emit, wait in the ring: their bits set, values copied,
- * in one piece. False when the ring cannot grow (then finish() decides). */
-static bool wait_all(pool *p, uint64_t first, const unsigned char *values, uint64_t n, kp_type type)
+/* Input order: n new tasks from `first`, all strictly after next_emit, wait
+ * in the ring: their bits set and values kept in one pass. False when
+ * memory runs out (then finish() decides). */
+static bool wait_all(pool *p, uint64_t first, const unsigned char *values, size_t stride,
+                     uint64_t n, kp_type type)
 {
     uint64_t last = first + n - 1;
     if (last - p->next_emit >= p->ring_cap && grow_ring(p, last) < 0)
         return false;
     if (last - p->low >= p->final_cap && !grow_final(p, last))
         return false;
-    size_t mask = p->ring_cap - 1;
     for (uint64_t i = first; i <= last; i++) {
-        uint64_t b = i & (p->final_cap - 1);
-        p->final[b / 8] |= (unsigned char)(1u << (b % 8));
-        size_t k = i & mask;
-        memcpy(p->ring[k].value, values + 8 * (i - first), 8);
-        p->wait_kind[k] = (unsigned char)(1 + type);
+        mark_final(p, i);
+        park_value(p, i, values + stride * (i - first), type);
     }
     p->nfinal += n;
     p->stats->ok += n;
@@ -871,20 +862,43 @@ static bool wait_all(pool *p, uint64_t first, const unsigned char *values, uint6
     return true;
 }
 
-static void take_turn(pool *p, plain_run *run, uint64_t index, const unsigned char *value,
-                      size_t stride)
+/* n plain successes (ok, first attempt, no text) of the tasks from `first`,
+ * their values `stride` bytes apart: a worker's run record (8), or a single
+ * record (16). The common cases go in one piece: their turn has come, or
+ * (input order) they wait behind earlier tasks; else task by task, and
+ * finish() for what is neither (a task final already, a fed run's gaps). */
+static void take_plain(pool *p, plain_run *run, uint64_t first, const unsigned char *values,
+                       size_t stride, uint64_t n, kp_type type)
 {
-    add_to_run(p, run, index, value, stride);
-    p->low++;
-    p->nfinal++;
-    p->stats->ok++;
-    p->deaths_in_a_row = 0;
-    if (!p->cfg->completion_order)
-        p->next_emit++;
-    /* Tasks after it that finished earlier: move past them (and, in input
-     * order, write them after the run). */
-    if (p->low < p->total && bit_of(p->final, p->final_cap, p->low))
-        slide(p);
+    bool input_order = !p->cfg->completion_order;
+    if (n && first + n <= p->total && !p->glen && p->sink->emit_run && type < KP_T_COUNT_ &&
+        none_final(p, first, first + n)) {
+        if (input_order && !takes_turn(p, first) && first > p->next_emit)
+            flush_run(p, run); /* which may write the tasks before them */
+        if (takes_turn(p, first)) {
+            take_turn(p, run, first, values, stride, n);
+            return;
+        }
+        if (input_order && first > p->next_emit && wait_all(p, first, values, stride, n, type))
+            return;
+    }
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t i = first + k;
+        const unsigned char *value = values + stride * k;
+        if (takes_turn(p, i)) {
+            take_turn(p, run, i, value, stride, 1);
+            continue;
+        }
+        if (take_any(p, run, i, value, stride))
+            continue;
+        flush_run(p, run);
+        if (input_order && i > p->next_emit && i < p->total && !is_final(p, i) &&
+            type < KP_T_COUNT_ && wait_all(p, i, value, stride, 1, type))
+            continue;
+        kp_outcome o = {.index = i, .kind = KP_TASK_OK, .type = type, .attempts = 1};
+        memcpy(&o.value, value, sizeof o.value);
+        finish(p, &o);
+    }
 }
 
 static void flush_run(pool *p, plain_run *run)
@@ -916,79 +930,26 @@ static void parse_results(pool *p, int i)
         uint64_t index = r.tag & KP_WIRE_INDEX_MASK;
         if (kind == KP_WIRE_RUN) {
             /* A run of plain successes, 8 bytes each (wire.h). */
-            size_t avail = (w->rlen - off - sizeof r) / 8;
-            if (r.value > avail)
+            if (r.value > (w->rlen - off - sizeof r) / 8)
                 break; /* the rest is still in the pipe */
-            const unsigned char *values = w->rbuf + off + sizeof r;
-            uint64_t n = r.value, end = index + n;
-            /* The common cases, in one piece: the run's turn has come, or
-             * (input order) it must wait behind earlier tasks. */
-            bool fresh =
-                n && end <= p->total && !p->glen && p->sink->emit_run && none_final(p, index, end);
-            if (fresh && takes_turn(p, index)) {
-                take_turn_all(p, &run, index, values, n);
-                w->tasks_run += n;
-                off += sizeof r + 8 * n;
-                continue;
-            }
-            if (fresh && !p->cfg->completion_order && index > p->next_emit && type < KP_T_COUNT_) {
-                flush_run(p, &run); /* which may write the tasks before it */
-                if (takes_turn(p, index)) {
-                    take_turn_all(p, &run, index, values, n);
-                    w->tasks_run += n;
-                    off += sizeof r + 8 * n;
-                    continue;
-                }
-                if (index > p->next_emit && wait_all(p, index, values, n, type)) {
-                    w->tasks_run += n;
-                    off += sizeof r + 8 * n;
-                    continue;
-                }
-            }
-            for (uint64_t k = 0; k < r.value; k++) {
-                if (takes_turn(p, index + k)) {
-                    take_turn(p, &run, index + k, values + 8 * k, 8);
-                    continue;
-                }
-                if (take_any(p, &run, index + k, values + 8 * k, 8))
-                    continue;
-                flush_run(p, &run);
-                if (wait_plain(p, index + k, values + 8 * k, type))
-                    continue;
-                kp_outcome o = {
-                    .index = index + k, .kind = KP_TASK_OK, .type = type, .attempts = 1};
-                memcpy(&o.value, values + 8 * k, sizeof o.value);
-                finish(p, &o);
-            }
+            take_plain(p, &run, index, w->rbuf + off + sizeof r, 8, r.value, type);
             w->tasks_run += r.value;
             off += sizeof r + 8 * r.value;
             continue;
         }
         if (kind == 0) {
-            const unsigned char *value = w->rbuf + off + offsetof(kp_wire_result, value);
-            bool taken = takes_turn(p, index);
-            if (taken)
-                take_turn(p, &run, index, value, sizeof(kp_wire_result));
-            else
-                taken = take_any(p, &run, index, value, sizeof(kp_wire_result));
-            if (taken) {
-                w->tasks_run++;
-                off += sizeof r;
-                continue;
-            }
+            take_plain(p, &run, index, w->rbuf + off + offsetof(kp_wire_result, value),
+                       sizeof(kp_wire_result), 1, type);
+            w->tasks_run++;
+            off += sizeof r;
+            continue;
         }
         flush_run(p, &run);
         kp_outcome o = {.index = index, .kind = KP_TASK_OK, .type = type};
         memcpy(&o.value, &r.value, sizeof o.value);
         if (!(kind & KP_WIRE_EXT)) {
             off += sizeof r;
-            if (kind) {
-                handle_control(p, i, kind, "");
-                continue;
-            }
-            o.attempts = 1;
-            w->tasks_run++;
-            finish(p, &o);
+            handle_control(p, i, kind, "");
             continue;
         }
         kp_wire_ext x;
