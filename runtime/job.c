@@ -655,8 +655,10 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     else
         kp_output_close(s.out, NULL);
     s.out = NULL;
+    /* Closed either way; kept (not removed) when the output failed. */
+    int jrc = kp_journal_close(s.journal, complete && crc == 0, crc == 0 ? &cerr : NULL);
     if (crc == 0)
-        crc = kp_journal_close(s.journal, complete, &cerr);
+        crc = jrc;
     s.journal = NULL;
     if (crc < 0 && !perr.code && (rc == 0 || rc == KPOOL_EFAILED)) {
         job->err = cerr;

@@ -34,7 +34,7 @@ endif()
 # valgrind: no leak and no invalid access in normal runs (not under ASan).
 find_program(KPOOL_VALGRIND valgrind)
 if(KPOOL_VALGRIND AND NOT KPOOL_SANITIZE)
-  foreach(case valgrind_seed valgrind_failures)
+  foreach(case valgrind_seed valgrind_failures valgrind_output_fails)
     add_test(NAME e2e.${case} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/e2e.sh ${case})
     set_tests_properties(e2e.${case} PROPERTIES TIMEOUT 300
       ENVIRONMENT "KPOOL=$<TARGET_FILE:kpool>;SRC=${PROJECT_SOURCE_DIR};TP=${KPOOL_TEST_PLUGIN_DIR};E2E_TMP=${CMAKE_CURRENT_BINARY_DIR}/e2e-tmp;VALGRIND=${KPOOL_VALGRIND}")

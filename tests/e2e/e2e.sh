@@ -963,6 +963,21 @@ case_valgrind_seed() {
   expect_status 2
 }
 
+# The output cannot be written (a file size limit): kpool says so, exits 3,
+# keeps the journal for --resume, and frees everything (journal included).
+case_valgrind_output_fails() {
+  (
+    trap '' XFSZ
+    ulimit -f 64
+    vg run "$SRC/config/seed.ini" -j 2 -o "$T/big.csv"
+    echo "$status" >"$T/status"
+  )
+  status=$(cat "$T/status") err="$T/stderr"
+  expect_status 3
+  expect_err "$T/big.csv: write failed: File too large"
+  [ -e "$T/big.csv.journal" ] || fail "the journal of the failed run was removed"
+}
+
 case_valgrind_failures() {
   local j
   j=$(tk crash_on_3 0:50 "[output]" "errors = errors.jsonl")
