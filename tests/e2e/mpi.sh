@@ -167,6 +167,18 @@ case_resume_after_killing_launcher() {
 # A rank lost entirely (its agent killed, as when its node dies): rank 0
 # says a rank was lost (MPI does not say which), keeps the journal, and
 # --resume on one machine finishes the run.
+# rank_agent JOB RANK: the pid of that rank's kpool process (the one hydra's
+# proxy started), or nothing while there is none.
+rank_agent() {
+  local p
+  for p in $(pgrep -f "$KPOOL run $1"); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "PMI_RANK=$2" &&
+      [ "$(ps -o comm= "$(ps -o ppid= "$p" | tr -d ' ')")" = hydra_pmi_proxy ]; then
+      echo "$p"
+    fi
+  done
+}
+
 case_rank_lost() {
   local j agent=""
   j=$(job lost worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/lost.csv" \
@@ -181,12 +193,7 @@ case_rank_lost() {
     tries=$((tries + 1))
     sleep 0.1
     [ "$(stat -c %s "$T/lost.csv" 2>/dev/null || echo 0)" -gt 512 ] || continue
-    for p in $(pgrep -f "$KPOOL run $j"); do
-      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx PMI_RANK=2 &&
-        [ "$(ps -o comm= "$(ps -o ppid= "$p" | tr -d ' ')")" = hydra_pmi_proxy ]; then
-        agent=$p
-      fi
-    done
+    agent=$(rank_agent "$j" 2)
   done
   [ -n "$agent" ] || fail "cannot find rank 2's kpool process"
   [ -n "$agent" ] && kill -9 "$agent"
@@ -214,12 +221,7 @@ case_relay_killed() {
     tries=$((tries + 1))
     sleep 0.1
     [ "$(stat -c %s "$T/relay.csv" 2>/dev/null || echo 0)" -gt 100 ] || continue
-    for p in $(pgrep -f "$KPOOL run $j"); do
-      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx PMI_RANK=0 &&
-        [ "$(ps -o comm= "$(ps -o ppid= "$p" | tr -d ' ')")" = hydra_pmi_proxy ]; then
-        agent=$p
-      fi
-    done
+    agent=$(rank_agent "$j" 0)
     [ -n "$agent" ] && pool=$(pgrep -P "$agent" | head -1)
     # Rank 0's pool forks its worker first, then the relays of ranks 1, 2.
     [ -n "$pool" ] && relay=$(pgrep -P "$pool" | sort -n | sed -n 3p)
