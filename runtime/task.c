@@ -125,10 +125,10 @@ int kp_task_prepare(kp_task_ctx *ctx, kp_err *err)
     const kp_signature *sig = &ctx->kernel->sig;
     const kp_template *t = ctx->args;
     kp_arena_init(&ctx->constants);
-    ctx->direct = t->n == sig->nparams;
-    for (size_t i = 0; ctx->direct && i < t->n; i++)
-        ctx->direct = t->items[i].kind != KP_ARG_SPREAD;
-    if (!ctx->direct)
+    ctx->per_item = t->n == sig->nparams;
+    for (size_t i = 0; ctx->per_item && i < t->n; i++)
+        ctx->per_item = t->items[i].kind != KP_ARG_SPREAD;
+    if (!ctx->per_item)
         return 0;
     kp_call_args_bind(&ctx->call, sig);
     for (size_t i = 0; i < t->n; i++) {
@@ -155,7 +155,7 @@ void kp_task_release(kp_task_ctx *ctx)
 
 /* Converts the task's arguments straight from its record into C values;
  * literals and libffi's pointers were set up once by kp_task_prepare. */
-static int call_direct(kp_task_ctx *ctx, const kp_value *record, kp_result *result, kp_err *err)
+static int call_per_item(kp_task_ctx *ctx, const kp_value *record, kp_result *result, kp_err *err)
 {
     const kp_signature *sig = &ctx->kernel->sig;
     kp_call_args *a = &ctx->call;
@@ -230,8 +230,8 @@ void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
         rc = kp_input_record(ctx->input, ctx->index_map ? ctx->index_map[index] : index,
                              &ctx->arena, &record, &err);
     if (rc == 0)
-        rc = ctx->direct ? call_direct(ctx, ctx->input ? &record : NULL, &result, &err)
-                         : call_tuple(ctx, ctx->input ? &record : NULL, &result, &err);
+        rc = ctx->per_item ? call_per_item(ctx, ctx->input ? &record : NULL, &result, &err)
+                           : call_tuple(ctx, ctx->input ? &record : NULL, &result, &err);
     if (rc < 0) {
         o->kind = KP_TASK_BAD_INPUT;
         memcpy(ctx->message, err.msg, sizeof ctx->message);

@@ -27,7 +27,7 @@ typedef struct kp_task_ctx {
     kp_arena arena;          /* reset before each task */
     char message[KP_ERR_MAX];
     /* Set by kp_task_prepare: */
-    bool direct; /* each template item is one argument: no tuple is built */
+    bool per_item; /* each template item is one argument: no tuple is built */
     kp_task_arg plan[KP_MAX_PARAMS];
     kp_call_args call;  /* bound once; literals filled in once, the rest per task */
     kp_arena constants; /* converted literal arrays and strings */
