@@ -165,6 +165,14 @@ const char *kp_signal_name(int sig, char *buf, size_t n)
 
 /* Opens `path`, or with "-" a close-on-exec duplicate of std_fd, so that
  * closing the writer never closes the process's stdout or stderr. */
+/* Without the large buffer the stream still works with stdio's own. */
+static void set_buffer(stream *s, size_t bufsize)
+{
+    s->vbuf = malloc(bufsize);
+    if (s->vbuf)
+        setvbuf(s->fp, s->vbuf, _IOFBF, bufsize);
+}
+
 static int stream_open(stream *s, const char *path, int std_fd, size_t bufsize, kp_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -193,10 +201,7 @@ static int stream_open(stream *s, const char *path, int std_fd, size_t bufsize, 
         s->name = NULL;
         return code;
     }
-    /* Without the large buffer the stream still works with stdio's own. */
-    s->vbuf = malloc(bufsize);
-    if (s->vbuf)
-        setvbuf(s->fp, s->vbuf, _IOFBF, bufsize);
+    set_buffer(s, bufsize);
     return 0;
 }
 
@@ -237,9 +242,7 @@ static int stream_open_kept(stream *s, const char *path, uint64_t keep, bool tex
         s->name = NULL;
         return rc;
     }
-    s->vbuf = malloc(bufsize);
-    if (s->vbuf)
-        setvbuf(s->fp, s->vbuf, _IOFBF, bufsize);
+    set_buffer(s, bufsize);
     return 0;
 }
 
