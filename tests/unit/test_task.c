@@ -87,26 +87,33 @@ typedef struct fixture {
     char path[PATH_MAX];
 } fixture;
 
-static fixture *make(kp_fnptr fn, const char *sig, const char *args, const char *descr, size_t size,
-                     size_t rows, size_t cols, const void *data)
+/* A fixture over the input `icfg` describes (f->path: an npy file to remove). */
+static fixture *prepare(fixture *f, kp_fnptr fn, const char *sig, const char *args,
+                        const kp_input_config *icfg)
 {
-    fixture *f = calloc(1, sizeof *f);
     kp_err err;
-    snprintf(f->path, sizeof f->path, "%s/kp_test_task_%d.npy", KP_TEST_TMP_DIR, (int)getpid());
-    write_npy(f->path, descr, size, rows, cols, data);
     assert_int_equal(kp_signature_parse(sig, &f->kernel.sig, &err), 0);
     f->kernel.fn = fn;
     snprintf(f->kernel.name, sizeof f->kernel.name, "k");
     assert_int_equal(kp_kernel_prepare(&f->kernel, &err), 0);
     assert_int_equal(kp_template_parse(&f->args, args, &err), 0);
-    kp_input_config icfg = {.path = f->path};
-    assert_int_equal(kp_input_open(&f->input, &icfg, &err), 0);
+    assert_int_equal(kp_input_open(&f->input, icfg, &err), 0);
     f->ctx.input = f->input;
     f->ctx.args = &f->args;
     f->ctx.kernel = &f->kernel;
     kp_arena_init(&f->ctx.arena);
     assert_int_equal(kp_task_prepare(&f->ctx, &err), 0);
     return f;
+}
+
+static fixture *make(kp_fnptr fn, const char *sig, const char *args, const char *descr, size_t size,
+                     size_t rows, size_t cols, const void *data)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->path, sizeof f->path, "%s/kp_test_task_%d.npy", KP_TEST_TMP_DIR, (int)getpid());
+    write_npy(f->path, descr, size, rows, cols, data);
+    kp_input_config icfg = {.path = f->path};
+    return prepare(f, fn, sig, args, &icfg);
 }
 
 static void destroy(fixture *f)
@@ -225,25 +232,12 @@ static int32_t half(int32_t x)
     return x / 2;
 }
 
-/* A pool-less fixture over range(start, stop, step). */
+/* A fixture over range(start, stop, step). */
 static fixture *make_range(kp_fnptr fn, const char *sig, const char *args, int64_t start,
                            int64_t stop, int64_t step)
 {
-    fixture *f = calloc(1, sizeof *f);
-    kp_err err;
-    assert_int_equal(kp_signature_parse(sig, &f->kernel.sig, &err), 0);
-    f->kernel.fn = fn;
-    snprintf(f->kernel.name, sizeof f->kernel.name, "k");
-    assert_int_equal(kp_kernel_prepare(&f->kernel, &err), 0);
-    assert_int_equal(kp_template_parse(&f->args, args, &err), 0);
     kp_input_config icfg = {.format = KP_IN_RANGE, .start = start, .stop = stop, .step = step};
-    assert_int_equal(kp_input_open(&f->input, &icfg, &err), 0);
-    f->ctx.input = f->input;
-    f->ctx.args = &f->args;
-    f->ctx.kernel = &f->kernel;
-    kp_arena_init(&f->ctx.arena);
-    assert_int_equal(kp_task_prepare(&f->ctx, &err), 0);
-    return f;
+    return prepare(calloc(1, sizeof(fixture)), fn, sig, args, &icfg);
 }
 
 static void test_range_integers_take_the_plan(void **state)
