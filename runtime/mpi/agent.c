@@ -495,8 +495,9 @@ __attribute__((visibility("default"))) int kpool_mpi_agent(int ctl, int pid,
         status = wait_pool();
     }
     res->exit_status = status;
-    /* hydra (mpiexec) and srun stop every rank with SIGTERM when one rank
-     * dies: say what that means for the run. */
+    /* srun stops every rank with SIGTERM when one rank dies (hydra kills
+     * them with SIGKILL; then rank 0's pool process speaks, mpi.c): say
+     * what that means for the run. */
     if (rank == 0 && got_sigterm)
         fprintf(stderr, "kpool: the MPI launcher stopped the run (SIGTERM: it does so when a "
                         "rank is lost); with the results in a file, `kpool run --resume` runs "

@@ -20,7 +20,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <libgen.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,14 +261,32 @@ static int run_remote(kpool_job_t *job, int ctl)
 
 /* ---- the pool process -------------------------------------------------- */
 
+/* After rank 0's run stopped on SIGTERM: true when the agent is gone (its
+ * end of ctl closed within a moment), not merely forwarding a SIGTERM. */
+static bool agent_died(int ctl)
+{
+    struct pollfd p = {.fd = ctl, .events = POLLIN};
+    char c;
+    return poll(&p, 1, 100) == 1 && recv(ctl, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static _Noreturn void pool_process(kpool_job_t *job, int flags, int ctl, pid_t agent)
 {
     /* Die with the agent (SIGTERM: stop and write what finished). */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != agent)
         _exit(3);
-    /* Signals reach this process group only through the agent, once. */
+    /* Signals reach this process group only through the agent. SIGTERM
+     * stays blocked outside the pool's wait (pool.c takes it there), so a
+     * SIGTERM during setup stops the run as soon as it starts, and a second
+     * one cannot kill this process while it writes what finished: the
+     * parent-death signal comes once per thread of the agent (MPI starts
+     * threads), and hydra kills every rank with SIGKILL when one dies. */
     setpgid(0, 0);
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, NULL);
 
     kp_msg_hello hello = {.h.type = KP_MSG_HELLO};
     int rc = kp_job_prepare(job);
@@ -315,6 +335,13 @@ static _Noreturn void pool_process(kpool_job_t *job, int flags, int ctl, pid_t a
         }
         status = run_rank0(job, flags, &r);
         free(r.fds);
+        /* A dead agent cannot say what stopped the run; say it here. */
+        if (status == 143 && agent_died(ctl))
+            fprintf(stderr,
+                    "kpool: rank 0's MPI process died before the run ended (MPI launchers kill "
+                    "every rank when one rank is lost: a process or its node died); with the "
+                    "results in a file, `kpool run --resume` runs the tasks left, on MPI or on "
+                    "one machine\n");
     } else {
         status = run_remote(job, ctl);
     }

@@ -198,9 +198,11 @@ case_rank_lost() {
   [ -n "$agent" ] || fail "cannot find rank 2's kpool process"
   [ -n "$agent" ] && kill -9 "$agent"
   wait "$launcher"
-  # The relay that notices first says a rank was lost; when mpiexec's
-  # SIGTERM comes first, rank 0's agent says the launcher stopped the run.
-  grep -qE "the MPI job lost a rank|the MPI launcher stopped the run" "$T/first.err" ||
+  # Hydra kills every rank with SIGKILL when one dies. Rank 0's pool
+  # process outlives its agent: a relay that notices first says a rank was
+  # lost, or else the pool says its agent died; under a launcher that sends
+  # SIGTERM instead, rank 0's agent says the launcher stopped the run.
+  grep -qE "the MPI job lost a rank|the MPI launcher stopped the run|the MPI launcher kills every rank" "$T/first.err" ||
     fail "rank 0 did not say a rank was lost: $(head -c 2000 "$T/first.err")"
   [ -s "$T/lost.csv.journal" ] || fail "no journal after the lost rank"
   kp run --resume "$j" --set pool.backend=local -j 2
@@ -208,6 +210,34 @@ case_rank_lost() {
   [ "$(wc -l <"$T/lost.csv")" -eq 400 ] || fail "not 400 lines after --resume"
   awk '{ if (match($0, /"index": [0-9]+/) == 0 || substr($0, RSTART + 9, RLENGTH - 9) + 0 != NR - 1) bad = 1 }
     END { exit bad }' "$T/lost.csv" || fail "lines are not tasks 0..399 in order"
+}
+
+# Rank 0's own MPI process is killed (as hydra kills every rank when one
+# dies): its pool process survives the signal it gets once per thread of
+# that process, writes what finished, says what happened, and --resume
+# completes the run.
+case_agent_killed() {
+  local j agent="" tries=0
+  j=$(job agent worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/agent.csv")
+  "$MPIEXEC" -n 1 "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
+  local launcher=$!
+  while [ -z "$agent" ] && [ "$tries" -lt 150 ]; do
+    tries=$((tries + 1))
+    sleep 0.1
+    [ "$(stat -c %s "$T/agent.csv" 2>/dev/null || echo 0)" -gt 100 ] || continue
+    agent=$(rank_agent "$j" 0)
+  done
+  [ -n "$agent" ] || fail "cannot find rank 0's kpool process"
+  [ -n "$agent" ] && kill -9 "$agent"
+  wait "$launcher"
+  grep -qF "rank 0's MPI process died before the run ended" "$T/first.err" ||
+    fail "no message about rank 0's process: $(head -c 2000 "$T/first.err")"
+  grep -qF "(interrupted by SIGTERM)" "$T/first.err" ||
+    fail "no summary from rank 0's pool: $(head -c 2000 "$T/first.err")"
+  [ -s "$T/agent.csv.journal" ] || fail "no journal after rank 0's process died"
+  kp run --resume "$j" --set pool.backend=local -j 2
+  expect_status 0
+  [ "$(wc -l <"$T/agent.csv")" -eq 400 ] || fail "not 400 lines after --resume"
 }
 
 # A relay of rank 0 dies (killed): the run stops with a message naming its
