@@ -763,31 +763,51 @@ int kp_output_write(kp_output *out, const kp_outcome *o, kp_err *err)
 /* csv, integer results (with or without the index): the seed's shape, so
  * the hot case of the hot path. Lines are formatted into a block, a block is
  * one fwrite. */
-static void write_csv_int_run(kp_output *out, size_t first, const unsigned char *values,
-                              size_t stride, size_t n)
+/* The longest line of an integer result: jsonl with a 20-digit index and a
+ * 20-digit negative value. */
+#define INT_LINE_MAX 66
+
+/* Appends task `index`'s whole line for an integer result (its value's 8
+ * bytes `v`) at p, as write_csv / write_jsonl would write it, and returns
+ * the end. */
+static inline char *int_line(char *p, bool jsonl, bool with_index, bool sign, uint64_t index,
+                             uint64_t v)
 {
-    bool sign = kp_type_is_signed(out->type);
+    if (jsonl) {
+        memcpy(p, "{\"index\": ", 10);
+        p = kp_fmt_u64(p + 10, index);
+        memcpy(p, ", \"result\": ", 12);
+        p += 12;
+    } else if (with_index) {
+        p = kp_fmt_u64(p, index);
+        *p++ = ',';
+    }
+    if (sign && (int64_t)v < 0) {
+        *p++ = '-';
+        v = (uint64_t)0 - v; /* exact for INT64_MIN too */
+    }
+    p = kp_fmt_u64(p, v);
+    if (jsonl)
+        *p++ = '}';
+    *p++ = '\n';
+    return p;
+}
+
+/* The lines of a run of integer results (csv or jsonl), formatted in blocks. */
+static void write_int_run(kp_output *out, size_t first, const unsigned char *values, size_t stride,
+                          size_t n)
+{
+    bool jsonl = out->format == KP_OUT_JSONL, sign = kp_type_is_signed(out->type);
     char block[16384];
     size_t used = 0;
     for (size_t k = 0; k < n; k++) {
-        if (used > sizeof block - 64) {
+        if (used > sizeof block - INT_LINE_MAX) {
             put(&out->s, block, used);
             used = 0;
         }
         uint64_t v;
         memcpy(&v, values + k * stride, sizeof v);
-        char *p = block + used;
-        if (out->index) {
-            p = kp_fmt_u64(p, first + k);
-            *p++ = ',';
-        }
-        if (sign && (int64_t)v < 0) {
-            *p++ = '-';
-            v = (uint64_t)0 - v; /* exact for INT64_MIN too */
-        }
-        p = kp_fmt_u64(p, v);
-        *p++ = '\n';
-        used = (size_t)(p - block);
+        used = (size_t)(int_line(block + used, jsonl, out->index, sign, first + k, v) - block);
     }
     put(&out->s, block, used);
 }
@@ -798,8 +818,8 @@ int kp_output_write_run(kp_output *out, size_t first, kp_type type, const unsign
     if (n && type != out->type)
         return kp_err_set(err, KPOOL_EINVAL, "%s: task %zu returned %s, but the output holds %s",
                           out->s.name, first, kp_type_name(type), kp_type_name(out->type));
-    if (out->format == KP_OUT_CSV && kp_type_is_int(type)) {
-        write_csv_int_run(out, first, values, stride, n);
+    if ((out->format == KP_OUT_CSV || out->format == KP_OUT_JSONL) && kp_type_is_int(type)) {
+        write_int_run(out, first, values, stride, n);
         return stream_check(&out->s, err);
     }
     for (size_t k = 0; k < n; k++) {

@@ -223,6 +223,7 @@ static void test_write_run_same_as_one_by_one(void **state)
     for (size_t i = 0; i < N; i++)
         o[i] = ok_u(i, KP_T_U64, i == 5 ? UINT64_MAX : i * 0x9e3779b97f4a7c15u);
     assert_run_same(KP_OUT_CSV, KP_T_U64, false, o, N);
+    assert_run_same(KP_OUT_JSONL, KP_T_U64, false, o, N);
     for (size_t i = 0; i < N; i++)
         o[i] = ok_i(i, KP_T_I8, (int64_t)(i % 256) - 128);
     assert_run_same(KP_OUT_CSV, KP_T_I8, false, o, N);
