@@ -1,7 +1,7 @@
 # End-to-end tests: the real kpool binary on real job files. Each case is a
 # function in e2e.sh; every case runs under a TIMEOUT so a hang fails.
 set(KPOOL_E2E_CASES
-    seed_starmap seed_map seed_apply seed_async seed_jsonl seed_csv_map seed_stdin
+    seed_starmap output_replaces_file seed_map seed_apply seed_async seed_jsonl seed_csv_map seed_stdin
     foreign_libm foreign_plugin_signature npy_output jsonl_types void_kernel str_kernel
     crash_segv crash_abort crash_exit crash_fpe crash_bus crash_repeated kpool_fail errors_jsonl on_error_stop on_error_soon_count
     on_error_soon_percent on_error_now

@@ -52,6 +52,26 @@ case_seed_starmap() {
   [ "$(wc -l <"$T/seed.csv")" -eq 200000 ] || fail "not 200000 lines"
 }
 
+# An existing output is replaced by a new file with the old one's
+# permissions; a symlink stays a symlink and its target gets the results; a
+# hard link to the old file keeps the old contents.
+case_output_replaces_file() {
+  printf 'old results\n%.0s' $(seq 1 20000) >"$T/out.csv"
+  chmod 600 "$T/out.csv"
+  ln "$T/out.csv" "$T/old.csv"
+  kp run "$SRC/config/seed.ini" -o "$T/out.csv" --quiet
+  expect_status 0
+  expect_same "$T/out.csv" "$DATA/seed.expected.csv"
+  [ "$(stat -c %a "$T/out.csv")" = 600 ] || fail "mode $(stat -c %a "$T/out.csv"), expected 600"
+  [ "$(head -1 "$T/old.csv")" = "old results" ] || fail "the hard link lost the old contents"
+  printf 'old\n' >"$T/target.csv"
+  ln -s "$T/target.csv" "$T/link.csv"
+  kp run "$SRC/config/seed.ini" -o "$T/link.csv" --quiet
+  expect_status 0
+  [ -L "$T/link.csv" ] || fail "the symlink was replaced"
+  expect_same "$T/target.csv" "$DATA/seed.expected.csv"
+}
+
 case_seed_map() {
   kp run "$SRC/config/map.ini" -o "$T/map.csv" -j 2 --quiet
   expect_status 0
