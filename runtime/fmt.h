@@ -17,14 +17,70 @@ static const char kp_digit_pairs[] = "00010203040506070809"
                                      "80818283848586878889"
                                      "90919293949596979899";
 
+static inline void kp_fmt_pair_(char *q, uint32_t x)
+{
+    memcpy(q, kp_digit_pairs + 2 * x, 2);
+}
+
+static inline void kp_fmt_four_(char *q, uint32_t x)
+{
+    uint32_t hi = x / 100;
+    kp_fmt_pair_(q, hi);
+    kp_fmt_pair_(q + 2, x - hi * 100);
+}
+
+/* Exactly m (1..8) digits of v < 10^m at p. Splitting v into halves and
+ * quarters keeps the chain of dependent divisions short (three for eight
+ * digits, not four); each digit count is its own branch. */
+static inline void kp_fmt_upto8_(char *p, uint32_t v, unsigned m)
+{
+    uint32_t hi;
+    switch (m) {
+    case 1:
+        *p = (char)('0' + v);
+        break;
+    case 2:
+        kp_fmt_pair_(p, v);
+        break;
+    case 3:
+        hi = v / 100;
+        *p = (char)('0' + hi);
+        kp_fmt_pair_(p + 1, v - hi * 100);
+        break;
+    case 4:
+        kp_fmt_four_(p, v);
+        break;
+    case 5:
+        hi = v / 10000;
+        *p = (char)('0' + hi);
+        kp_fmt_four_(p + 1, v - hi * 10000);
+        break;
+    case 6:
+        hi = v / 10000;
+        kp_fmt_pair_(p, hi);
+        kp_fmt_four_(p + 2, v - hi * 10000);
+        break;
+    case 7:
+        hi = v / 10000;
+        *p = (char)('0' + hi / 100);
+        kp_fmt_pair_(p + 1, hi % 100);
+        kp_fmt_four_(p + 3, v - hi * 10000);
+        break;
+    default:
+        hi = v / 10000;
+        kp_fmt_four_(p, hi);
+        kp_fmt_four_(p + 4, v - hi * 10000);
+        break;
+    }
+}
+
 /* Appends v in decimal at p and returns the end (at most 20 bytes). Inline:
- * it is called once per result. */
+ * it is called once per result. The digit count comes from the bit length
+ * (log10(2) ~ 1233 / 4096), corrected by one comparison; then the digits go
+ * in blocks of eight from the end, with no division per digit and no copy of
+ * a variable length. */
 static inline char *kp_fmt_u64(char *p, uint64_t v)
 {
-    /* Count the digits first and fill them in from the end: no copy of a
-     * variable length (which would be a call to memmove). The count comes
-     * from the bit length (log10(2) ~ 1233 / 4096), corrected by one
-     * comparison, instead of a division per digit. */
     static const uint64_t pow10[20] = {1u,
                                        10u,
                                        100u,
@@ -45,26 +101,24 @@ static inline char *kp_fmt_u64(char *p, uint64_t v)
                                        100000000000000000u,
                                        1000000000000000000u,
                                        10000000000000000000u};
-    size_t n = 1;
-    if (v) {
-        n = (size_t)((64 - __builtin_clzll(v)) * 1233) >> 12;
-        if (v >= pow10[n])
-            n++;
-        if (!n)
-            n = 1;
+    /* v | 1 has v's digit count, and 0 gets one digit. */
+    unsigned n = ((unsigned)(64 - __builtin_clzll(v | 1)) * 1233) >> 12;
+    n += (v | 1) >= pow10[n];
+    if (n <= 8) {
+        kp_fmt_upto8_(p, (uint32_t)v, n);
+        return p + n;
     }
-    char *q = p + n;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        q -= 2;
-        memcpy(q, kp_digit_pairs + 2 * r, 2);
+    char *end = p + n;
+    uint64_t hi = v / 100000000;
+    kp_fmt_upto8_(end - 8, (uint32_t)(v - hi * 100000000), 8);
+    if (n > 16) {
+        uint64_t top = hi / 100000000;
+        kp_fmt_upto8_(end - 16, (uint32_t)(hi - top * 100000000), 8);
+        kp_fmt_upto8_(p, (uint32_t)top, n - 16);
+    } else {
+        kp_fmt_upto8_(p, (uint32_t)hi, n - 8);
     }
-    if (v >= 10)
-        memcpy(q - 2, kp_digit_pairs + 2 * v, 2);
-    else
-        q[-1] = (char)('0' + v);
-    return p + n;
+    return end;
 }
 
 #endif

@@ -180,6 +180,15 @@ static void test_fmt_u64_writes_decimal(void **state)
             assert_string_equal(buf, want_buf);
         }
     }
+    /* Every digit in every place: pseudo-random values of every length. */
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t v = x >> (i % 64);
+        snprintf(want_buf, sizeof want_buf, "%" PRIu64, v);
+        *kp_fmt_u64(buf, v) = '\0';
+        assert_string_equal(buf, want_buf);
+    }
 }
 
 static void test_fmt_seconds_has_nine_decimals(void **state)
