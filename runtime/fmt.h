@@ -17,12 +17,12 @@ static const char kp_digit_pairs[] = "00010203040506070809"
                                      "80818283848586878889"
                                      "90919293949596979899";
 
-static inline void kp_fmt_pair_(char *q, uint32_t x)
+static inline __attribute__((always_inline)) void kp_fmt_pair_(char *q, uint32_t x)
 {
     memcpy(q, kp_digit_pairs + 2 * x, 2);
 }
 
-static inline void kp_fmt_four_(char *q, uint32_t x)
+static inline __attribute__((always_inline)) void kp_fmt_four_(char *q, uint32_t x)
 {
     uint32_t hi = x / 100;
     kp_fmt_pair_(q, hi);
@@ -32,7 +32,7 @@ static inline void kp_fmt_four_(char *q, uint32_t x)
 /* Exactly m (1..8) digits of v < 10^m at p. Splitting v into halves and
  * quarters keeps the chain of dependent divisions short (three for eight
  * digits, not four); each digit count is its own branch. */
-static inline void kp_fmt_upto8_(char *p, uint32_t v, unsigned m)
+static inline __attribute__((always_inline)) void kp_fmt_upto8_(char *p, uint32_t v, unsigned m)
 {
     uint32_t hi;
     switch (m) {
@@ -79,7 +79,7 @@ static inline void kp_fmt_upto8_(char *p, uint32_t v, unsigned m)
  * (log10(2) ~ 1233 / 4096), corrected by one comparison; then the digits go
  * in blocks of eight from the end, with no division per digit and no copy of
  * a variable length. */
-static inline char *kp_fmt_u64(char *p, uint64_t v)
+static inline __attribute__((always_inline)) char *kp_fmt_u64(char *p, uint64_t v)
 {
     static const uint64_t pow10[20] = {1u,
                                        10u,
