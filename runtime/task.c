@@ -198,8 +198,7 @@ void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
     kp_result result;
     size_t row = ctx->index_map ? ctx->index_map[index] : index;
     if (ctx->rows && row < ctx->row_count) {
-        uint64_t w[KP_DIRECT_REGS];
-        memcpy(w, ctx->words, sizeof w);
+        uint64_t *w = ctx->words;
         const unsigned char *p = ctx->row_base ? ctx->row_base + row * ctx->row_stride : NULL;
         for (size_t k = 0; k < ctx->nrow; k++) {
             uint64_t *word = &w[ctx->row_word[k].word];

@@ -33,9 +33,10 @@ typedef struct kp_task_ctx {
     kp_arena constants; /* converted literal arrays and strings */
     /* The row plan (kp_task_prepare): an npy input whose rows or values, or
      * a range whose integers, go to the kernel unconverted, and a kernel
-     * called directly. A task then copies `words` (the literals, loaded
-     * once) and puts its row's address, values read from the row, or its
-     * range integer in the `nrow` words row_word[] names. */
+     * called directly. `words` holds the literals (loaded once), and a
+     * task puts its row's address, values read from the row, or its range
+     * integer in the `nrow` words row_word[] names, in place: a worker
+     * process runs one task at a time on its own copy of the context. */
     bool rows;
     uint64_t words[KP_DIRECT_REGS];
     const unsigned char *row_base;

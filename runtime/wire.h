@@ -80,18 +80,26 @@ typedef struct kp_worker_shared {
     char pad[28];
 } kp_worker_shared;
 
+/* Three cache lines: the cursor (taken by workers), window_end (moved by
+ * the coordinator as results go out), and what workers read before every
+ * task, which changes at most once (stop) - so that those reads never wait
+ * for a line another core just wrote. */
 typedef struct kp_pool_shared {
-    _Atomic uint64_t cursor;     /* the next task nobody has claimed yet */
-    char pad0[56];               /* keep the hot cursor on its own cache line */
+    _Atomic uint64_t cursor; /* the next task nobody has claimed yet */
+    char pad0[56];
     _Atomic uint64_t window_end; /* no claim may reach this index (input order) */
-    _Atomic int stop;            /* set: start no new task */
-    uint64_t total;
-    uint64_t chunk; /* fixed claim size, or 0 for guided claims */
+    char pad1[56];
+    _Atomic int stop; /* set: start no new task */
     uint32_t workers;
+    uint64_t total;
+    uint64_t chunk;  /* fixed claim size, or 0 for guided claims */
     bool track_time; /* task timeouts are on: publish started_ns */
-    char pad1[26];
+    char pad2[39];
     kp_worker_shared slots[]; /* one per worker slot */
 } kp_pool_shared;
+
+_Static_assert(sizeof(kp_pool_shared) == 192, "kp_pool_shared is three cache lines");
+_Static_assert(sizeof(kp_worker_shared) == 64, "a worker slot is one cache line");
 
 /* Takes the next range from the shared cursor with one compare-and-swap:
  * the claim size (fixed chunk, or guided) times `scale` (a relay claims for

@@ -255,6 +255,7 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
 {
     kp_pool_shared *sh = a->shared;
     const bool traced = tracing; /* one predictable branch before and after each task */
+    const bool track_time = sh->track_time;
     atomic_store_explicit(&me->run_attempt, attempt, memory_order_relaxed);
     atomic_store_explicit(&me->run_end, start + count, memory_order_relaxed);
     atomic_store(&me->run_start, start);
@@ -264,7 +265,7 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
             break;
         uint64_t index = start + ran;
         int64_t now = 0;
-        if (sh->track_time) {
+        if (track_time) {
             now = kp_now_ns();
             atomic_store_explicit(&me->started_ns, now, memory_order_relaxed);
         }
@@ -284,8 +285,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
          * clock is read after every task while tasks are slow, and once per
          * up to 64 tasks while they are fast, so that reading it costs
          * nothing next to them. */
-        if (sh->track_time || ++since_check >= check_every) {
-            if (!sh->track_time)
+        if (track_time || ++since_check >= check_every) {
+            if (!track_time)
                 now = kp_now_ns();
             if (now - last_check_ns < KP_FLUSH_NS / 8) {
                 if (check_every < 64)
