@@ -203,6 +203,8 @@ static void on_fatal(int sig)
 /* exit() called by a kernel: still send what is done. */
 static void at_exit_flush(void)
 {
+    sigset_t old;
+    block_term(&old); /* the process ends: on_term must not send the batch again */
     if (tracing)
         kp_trace_worker_dying(0);
     close_run();
@@ -223,8 +225,11 @@ static void setup_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
+    /* A SIGTERM during on_fatal waits: else on_term would send the batch a
+     * second time and exit as if terminated, hiding the crash. */
     sa.sa_handler = on_fatal;
     sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigaddset(&sa.sa_mask, SIGTERM);
     int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP, SIGXCPU, SIGXFSZ};
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
         sigaction(fatal[i], &sa, NULL);
