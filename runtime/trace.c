@@ -1,13 +1,14 @@
 /* trace.c - the task trace: workers write their own lines, the coordinator
  * writes those of tasks whose worker died (see trace.h).
  *
- * Cost matters: the seed job runs 200000 tasks of a few hundred nanoseconds,
- * and tracing it may not slow it by more than a tenth. What costs is the
- * bytes written, so a worker writes one line per run of tasks it ran back to
- * back, adding a few digits per task (its duration), formatted by hand (no
- * printf) into static buffers that it appends to the file with one write when
- * they are nearly full and before each batch of results; nothing is merged
- * or sorted after the run. */
+ * Cost matters: the seed job runs 200000 tasks of a few tens of nanoseconds,
+ * and tracing it may not slow it by more than a tenth. So a worker writes one
+ * line per run of tasks it ran back to back, and per task it only reads the
+ * TSC and stores the reading (the inline path in trace.h); the readings of
+ * the open run become nanoseconds and decimal digits, formatted by hand (no
+ * printf) into a static buffer, when its line closes. The buffer is appended
+ * to the file with one write when it is nearly full and before each batch of
+ * results; nothing is merged or sorted after the run. */
 #include "trace.h"
 
 #include "fdio.h"
@@ -23,31 +24,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define HAVE_TSC 1
-#else
-#define HAVE_TSC 0
-#endif
-
-enum { SLOT_FREE, SLOT_OPEN, SLOT_DEAD };
-
-/* What one worker slot is running, shared between the worker (writes) and
- * the coordinator and the slot's next worker (read after it died). */
-typedef struct trace_slot {
-    _Atomic uint32_t state;   /* SLOT_* */
-    _Atomic uint32_t writing; /* inside a write of the trace: a SIGKILL may cut it */
-    int32_t pid;
-    int32_t sig; /* SLOT_DEAD: the signal it died of, 0 for exit() */
-    uint32_t attempt;
-    uint32_t reserved;
-    uint64_t index; /* the pool's task number */
-    int64_t start_ns, end_ns;
-    char pad[16];
-} trace_slot;
-
-_Static_assert(sizeof(trace_slot) == 64, "one cache line per slot");
-
 struct kp_trace {
     int fd;
     int workers;
@@ -56,7 +32,7 @@ struct kp_trace {
     uint64_t tsc0; /* the TSC at t0; 0 = the workers read the clock itself */
     double task_timeout;
     const size_t *map;
-    trace_slot *slots; /* shared: MAP_SHARED | MAP_ANONYMOUS */
+    kp_trace_slot *slots; /* shared: MAP_SHARED | MAP_ANONYMOUS */
     size_t slots_size;
     _Atomic int *torn; /* in the same mapping, after the slots */
 };
@@ -65,31 +41,31 @@ struct kp_trace {
  * (with the worst escaped message), and the worker's buffer. */
 #define LINE_HEAD_MAX 256
 #define LINE_MAX_ONE  (LINE_HEAD_MAX + 24 + 6 * KP_ERR_MAX)
-#define WORKER_BUF    (256 * 1024)
+#define WORKER_BUF    (512 * 1024)
 
 /* ---- time ------------------------------------------------------------- */
 
-/* Reading CLOCK_MONOTONIC costs a worker about 35 ns here (a VM), which on
- * the seed job's tasks of 200 ns was most of what the trace cost. Where the
- * kernel itself counts time with the TSC (x86, clocksource "tsc": constant
- * rate, in step across CPUs), a worker reads the TSC instead (about 13 ns)
- * and turns it into CLOCK_MONOTONIC's time by interpolation from an *anchor*,
- * a clock reading paired with a TSC reading, at a rate measured from the
- * pair read at the run's start (t0) to the anchor. An anchor serves 1 ms at
- * most; then, or when the TSC reads out of range (say, across CPUs), the
- * clock is read again. The rate is measured over at least 2 ms (before that,
- * the clock is read for every task), so its error over an anchor's 1 ms is
- * at most about 100 ns, and shrinks as the run goes on. */
-#define TSC_CALIBRATE_NS 2000000
-#define TSC_ANCHOR_NS    1000000
+/* Reading CLOCK_MONOTONIC costs a worker about 35 ns here (a VM), more than
+ * a seed task. Where the kernel itself counts time with the TSC (x86-64,
+ * clocksource "tsc": constant rate, in step across CPUs), a worker reads the
+ * TSC instead (about 13 ns: the floor of what the trace costs per task), and
+ * only when a line closes turns the readings into CLOCK_MONOTONIC's time, by
+ * interpolation from an *anchor*: a clock reading paired with a TSC reading,
+ * at a rate measured from the pair read at the run's start (t0) to the
+ * anchor. A line is converted with an anchor read after its readings, or at
+ * most min(1 ms, the anchor's distance from t0) before the newest: so a rate
+ * is never applied to a span longer than the one it was measured over, and
+ * a time is off the clock by about the uncertainty of two pairs (tens of ns)
+ * at most, from the first line of the run on. */
+#define TSC_ANCHOR_NS 1000000
 /* The most TSC ticks between the two reads around a clock reading for the
- * pair to count: about 50 normally, thousands when preempted in between. */
+ * pair to be trusted: about 50 normally, thousands when preempted in between. */
 #define TSC_PAIR_TICKS 512
 
 static uint64_t read_tsc(void)
 {
-#if HAVE_TSC
-    return __rdtsc();
+#if KP_TRACE_TSC
+    return __builtin_ia32_rdtsc();
 #else
     return 0;
 #endif
@@ -98,7 +74,7 @@ static uint64_t read_tsc(void)
 /* Whether the kernel's clock is the TSC. */
 static bool clock_is_tsc(void)
 {
-    if (!HAVE_TSC)
+    if (!KP_TRACE_TSC)
         return false;
     int fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
                   O_RDONLY | O_CLOEXEC);
@@ -110,15 +86,20 @@ static bool clock_is_tsc(void)
     return n == 4 && memcmp(name, "tsc\n", 4) == 0;
 }
 
-/* Reads the clock between two TSC readings; returns the clock and sets *tsc
- * to the TSC in the middle, or to 0 when the two are too far apart. */
-static int64_t read_pair(uint64_t *tsc)
+/* Reads the clock (*now) between two TSC readings and sets *tsc to the TSC
+ * in the middle. Tries a few times for the two to be close; returns whether
+ * they were (else the pair is the last try's, less exact). Async-signal-safe. */
+static bool read_pair(int64_t *now, uint64_t *tsc)
 {
-    uint64_t a = read_tsc();
-    int64_t now = kp_now_ns();
-    uint64_t b = read_tsc();
-    *tsc = b - a <= TSC_PAIR_TICKS ? a + (b - a) / 2 : 0;
-    return now;
+    for (int i = 0; i < 4; i++) {
+        uint64_t a = read_tsc();
+        *now = kp_now_ns();
+        uint64_t b = read_tsc();
+        *tsc = a + (b - a) / 2;
+        if (b - a <= TSC_PAIR_TICKS)
+            return true;
+    }
+    return false;
 }
 
 /* ---- formatting -------------------------------------------------------- */
@@ -289,7 +270,7 @@ int kp_trace_open(kp_trace **out, const char *path, int workers, kp_err *err)
         return kp_err_set(err, KPOOL_ENOMEM, "out of memory");
     }
     tr->workers = workers > 0 ? workers : 1;
-    tr->slots_size = (size_t)tr->workers * sizeof(trace_slot) + 64;
+    tr->slots_size = (size_t)tr->workers * sizeof(kp_trace_slot) + 64;
     tr->slots =
         mmap(NULL, tr->slots_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (tr->slots == MAP_FAILED) {
@@ -316,22 +297,22 @@ void kp_trace_start(kp_trace *tr, const size_t *index_map, double task_timeout)
 {
     tr->map = index_map;
     tr->task_timeout = task_timeout;
-    /* A first reading may be slow (the clock's page is not mapped yet). */
-    uint64_t tsc = 0;
-    for (int i = 0; i < 4 && !tsc; i++)
-        tr->t0 = read_pair(&tsc);
-    tr->tsc0 = tsc && clock_is_tsc() ? tsc : 0;
+    /* A first reading may be slow (the clock's page is not mapped yet):
+     * read_pair tries again. */
+    uint64_t tsc;
+    bool exact = read_pair(&tr->t0, &tsc);
+    tr->tsc0 = exact && clock_is_tsc() ? tsc : 0;
 }
 
 /* How a task whose worker died looks from the slot alone. */
-static const char *death_outcome(const trace_slot *s, bool stopped, char *msg, size_t n)
+static const char *death_outcome(const kp_trace_slot *s, bool stopped, char *msg, size_t n)
 {
     uint32_t state = atomic_load(&s->state);
-    if (stopped && (state == SLOT_OPEN || s->sig == SIGTERM)) {
+    if (stopped && (state == KP_TRACE_SLOT_OPEN || s->sig == SIGTERM)) {
         snprintf(msg, n, "the run stopped while this task ran");
         return "stopped";
     }
-    if (state == SLOT_OPEN) {
+    if (state == KP_TRACE_SLOT_OPEN) {
         snprintf(msg, n, "SIGKILL");
         return "crashed";
     }
@@ -347,19 +328,47 @@ static const char *death_outcome(const trace_slot *s, bool stopped, char *msg, s
     return "crashed";
 }
 
+/* The start and end (ns) of the task open in slot s when its worker died.
+ * Its handler wrote them; a worker killed by SIGKILL left only the reading
+ * of its start, converted here at the rate from t0 to now, and the task
+ * ends now. */
+static void open_task_times(const kp_trace *tr, const kp_trace_slot *s, int64_t now, int64_t *start,
+                            int64_t *end)
+{
+    if (atomic_load(&s->state) == KP_TRACE_SLOT_DEAD) {
+        *start = s->start_ns;
+        *end = s->end_ns;
+        return;
+    }
+    *end = now;
+    *start = (int64_t)s->start;
+    if (tr->tsc0) {
+        int64_t ns;
+        uint64_t tsc;
+        read_pair(&ns, &tsc);
+        double rate = tsc > tr->tsc0 ? (double)(ns - tr->t0) / (double)(tsc - tr->tsc0) : 0;
+        *start = ns - (int64_t)((double)(int64_t)(tsc - s->start) * rate);
+    }
+    if (*start > now)
+        *start = now;
+    if (*start < tr->t0)
+        *start = tr->t0;
+}
+
 /* Writes the line of the task open in slot i and frees the slot. */
 static void write_open_task(kp_trace *tr, int i, const char *outcome, const char *message,
                             int64_t now)
 {
-    trace_slot *s = &tr->slots[i];
+    kp_trace_slot *s = &tr->slots[i];
     char line[LINE_MAX_ONE];
-    int64_t end = atomic_load(&s->state) == SLOT_DEAD ? s->end_ns : now;
+    int64_t start, end;
+    open_task_times(tr, s, now, &start, &end);
     uint64_t task = tr->map ? tr->map[s->index] : s->index;
-    char *e = format_line(line, task, i, s->pid, s->attempt, s->start_ns - tr->t0, end - tr->t0,
-                          outcome, message);
+    char *e = format_line(line, task, i, s->pid, s->attempt, start - tr->t0, end - tr->t0, outcome,
+                          message);
     if (kp_write_all(tr->fd, line, (size_t)(e - line)) < 0)
         atomic_store(tr->torn, 1);
-    atomic_store(&s->state, SLOT_FREE);
+    atomic_store(&s->state, KP_TRACE_SLOT_FREE);
 }
 
 void kp_trace_failure(kp_trace *tr, const kp_outcome *o)
@@ -368,8 +377,8 @@ void kp_trace_failure(kp_trace *tr, const kp_outcome *o)
         return;
     int64_t now = kp_now_ns();
     for (int i = 0; i < tr->workers; i++) {
-        trace_slot *s = &tr->slots[i];
-        if (atomic_load(&s->state) != SLOT_FREE && s->index == o->index &&
+        kp_trace_slot *s = &tr->slots[i];
+        if (atomic_load(&s->state) != KP_TRACE_SLOT_FREE && s->index == o->index &&
             s->attempt == (uint32_t)o->attempts) {
             if (atomic_load(&s->writing))
                 atomic_store(tr->torn, 1);
@@ -392,10 +401,10 @@ int kp_trace_close(kp_trace *tr, bool stopped, kp_err *err)
         return 0;
     int64_t now = kp_now_ns();
     for (int i = 0; i < tr->workers; i++) {
-        trace_slot *s = &tr->slots[i];
+        kp_trace_slot *s = &tr->slots[i];
         if (atomic_load(&s->writing))
             atomic_store(tr->torn, 1);
-        if (atomic_load(&s->state) != SLOT_FREE) {
+        if (atomic_load(&s->state) != KP_TRACE_SLOT_FREE) {
             char msg[128];
             const char *outcome = death_outcome(s, stopped, msg, sizeof msg);
             write_open_task(tr, i, outcome, msg, now);
@@ -479,225 +488,285 @@ int kp_trace_repair(const char *path, kp_err *err)
 /* A worker keeps complete lines in wbuf and, apart from them, the open
  * *run*: tasks it ran back to back, ok, with consecutive job indices and the
  * same attempt, each starting where the previous one ended. The run's line
- * is written out only when it closes, since its end precedes its durations;
- * until then its durations ("d1,d2,...,dn," in decimal nanoseconds) wait in
- * wns and the rest of its line in run_* and the committed state.
+ * is formatted only when it closes: its end precedes its durations, and its
+ * readings are best converted with an anchor read after them. Until then the
+ * run is its first task and start (run_task, run_start), its attempt, and
+ * the reading at the end of each of its tasks (kp_trace_local.reading).
  *
  * A signal handler (kp_trace_worker_dying) may interrupt the worker between
  * any two instructions and must then write every line and the open run, once
- * each. So what it reads is committed in one step: the worker fills the copy
- * of the state the handler does not read, and then flips wcur to it. The
- * text a state counts (wbuf up to len, wns up to ns_len) and the run_*
- * fields are never changed while a committed state counts them: the worker
- * writes past them, and sets run_* only while no run is committed open. */
-#define RUN_NS_MAX (32 * 1024)
-/* The room a line needs in wbuf: a whole run, or one task with a message. */
-#define LINE_ROOM                                                                                  \
-    (LINE_HEAD_MAX + RUN_NS_MAX + 3 > LINE_MAX_ONE ? LINE_HEAD_MAX + RUN_NS_MAX + 3 : LINE_MAX_ONE)
+ * each. What it goes by is kp_trace_local.state, one word stored at once:
+ * the bytes of complete lines in wbuf, and the readings of the open run. The
+ * bytes and readings a committed state counts, and the run's fields while it
+ * counts readings, are never changed: the worker writes past them and then
+ * commits a new state (a signal fence keeps the order for a handler). So a
+ * task extends the run by storing its reading and then the state + 1 (the
+ * inline path in trace.h); a line closes by being formatted past the
+ * committed bytes and then committed with no run open; a run opens by
+ * setting its fields and first reading, and then committing one reading. */
 
-typedef struct wstate {
-    size_t len;    /* bytes of complete lines in wbuf */
-    size_t ns_len; /* bytes of the open run's durations in wns; 0 = no run open */
-    int64_t end;   /* the open run's end, ns since the run started */
-} wstate;
+/* The room a line needs in wbuf: a whole run (20 digits and a comma per
+ * task at most), or one task with a message. */
+#define RUN_LINE_MAX (LINE_HEAD_MAX + KP_TRACE_RUN_MAX * 21 + 3)
+#define LINE_ROOM    (RUN_LINE_MAX > LINE_MAX_ONE ? RUN_LINE_MAX : LINE_MAX_ONE)
+_Static_assert(LINE_ROOM <= WORKER_BUF / 2, "the buffer holds a few lines");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the state is committed in one store");
+
+kp_trace_worker kp_trace_local;
 
 static kp_trace *wtr;
-static trace_slot *wslot;
 static int wslot_no;
 static int32_t wpid;
 static char wbuf[WORKER_BUF];
-static char wns[RUN_NS_MAX];
-static wstate wstates[2];
-static volatile sig_atomic_t wcur;
-/* The open run's first task (the job's index), the index its next task must
- * have, its attempt and its start (ns since the run started). */
-static uint64_t run_task, run_next;
-static uint32_t run_attempt;
+/* The open run's first task (the job's index) and its start (ns). */
+static uint64_t run_task;
 static int64_t run_start;
-/* The end of the previous task, when the next one follows it directly. */
-static int64_t wlast_end;
-static bool wchained;
-/* The worker's clock (see "time"): its TSC rate in ns per tick (0 = read
- * the clock), and the anchor (anchor_tsc 0 = none) with how many ticks it
- * serves. */
-static double wrate;
+/* Where a task that follows starts, in ns, while no run is open: the end
+ * of the worker's last line, or the clock where a task started afresh. */
+static int64_t wlast_ns;
+/* The anchor (see "time"): a clock reading and the TSC in its middle; the
+ * rate, in ns per tick times 2^32 (0 until measured); and how many ticks
+ * past the anchor it may serve. */
+static bool anchor_set;
 static int64_t anchor_ns;
-static uint64_t anchor_tsc, anchor_ticks;
+static uint64_t anchor_tsc, anchor_mult, anchor_span;
 
-/* Reads the clock, and anchors the TSC to it when the TSC may stand in. */
-static int64_t clock_now(void)
+/* Makes (len, n) the state a handler sees, in one step. */
+static void commit(size_t len, uint32_t n)
 {
-    int64_t now = kp_now_ns();
-    if (!wtr->tsc0 || now - wtr->t0 < TSC_CALIBRATE_NS)
-        return now;
-    /* Called once per anchor (1 ms) or range: a second reading is cheap. */
+    atomic_signal_fence(memory_order_release);
+    atomic_store_explicit(&kp_trace_local.state, (uint64_t)len << 32 | n, memory_order_relaxed);
+}
+
+/* Makes (ns, tsc) the anchor, with the rate from t0 to it. */
+static void set_anchor(int64_t ns, uint64_t tsc)
+{
+    anchor_set = true;
+    anchor_ns = ns;
+    anchor_tsc = tsc;
+    anchor_span = 0;
+    if (tsc > wtr->tsc0 && ns > wtr->t0) {
+        uint64_t ticks = tsc - wtr->tsc0;
+        double rate = (double)(ns - wtr->t0) / (double)ticks;
+        anchor_mult = (uint64_t)(rate * 4294967296.0 + 0.5);
+        double ms = TSC_ANCHOR_NS / rate;
+        anchor_span = ms < (double)ticks ? (uint64_t)ms : ticks;
+    }
+}
+
+/* Reads a new anchor, unless `force` is false and the anchor serves the
+ * readings up to `newest`. Async-signal-safe. */
+static void update_anchor(uint64_t newest, bool force)
+{
+    if (!kp_trace_local.tsc ||
+        (!force && anchor_set && (int64_t)(newest - anchor_tsc) <= (int64_t)anchor_span))
+        return;
+    int64_t ns;
     uint64_t tsc;
-    now = read_pair(&tsc);
-    anchor_tsc = 0;
-    if (tsc > wtr->tsc0) {
-        wrate = (double)(now - wtr->t0) / (double)(tsc - wtr->tsc0);
-        anchor_ns = now;
-        anchor_tsc = tsc;
-        anchor_ticks = (uint64_t)(TSC_ANCHOR_NS / wrate);
+    read_pair(&ns, &tsc);
+    set_anchor(ns, tsc);
+}
+
+/* A reading in ns (CLOCK_MONOTONIC); never decreasing as readings grow. */
+static int64_t reading_ns(uint64_t r)
+{
+#if KP_TRACE_TSC
+    if (kp_trace_local.tsc) {
+        bool after = r >= anchor_tsc;
+        unsigned __int128 ns =
+            ((unsigned __int128)(after ? r - anchor_tsc : anchor_tsc - r) * anchor_mult) >> 32;
+        /* Only a wild reading is that far from the anchor. */
+        if (ns > (unsigned __int128)(INT64_MAX / 4))
+            ns = INT64_MAX / 4;
+        return after ? anchor_ns + (int64_t)ns : anchor_ns - (int64_t)ns;
     }
-    return now;
+#endif
+    return (int64_t)r;
 }
 
-/* The time now, CLOCK_MONOTONIC: from the TSC while an anchor serves. */
-static int64_t worker_now(void)
+/* The line of the open run of n readings, appended at p; returns its end,
+ * and sets wlast_ns to the run's end. A task's duration is the time of its
+ * reading less that of the previous one (the first's: the run's start),
+ * never negative: so the durations add up to end - start exactly.
+ * Async-signal-safe. */
+static char *format_run(char *p, uint32_t n)
 {
-    if (anchor_tsc) {
-        uint64_t ticks = read_tsc() - anchor_tsc;
-        if (ticks < anchor_ticks)
-            return anchor_ns + (int64_t)((double)ticks * wrate);
+    const uint64_t *r = kp_trace_local.reading;
+    uint64_t newest = r[0];
+    for (uint32_t k = 1; k < n; k++)
+        newest = r[k] > newest ? r[k] : newest;
+    update_anchor(newest, false);
+    int64_t end = reading_ns(newest);
+    if (end < run_start)
+        end = run_start;
+    p = format_head(p, run_task, wslot_no, wpid, kp_trace_local.run_attempt, run_start - wtr->t0,
+                    end - wtr->t0, "ok");
+    int64_t prev = run_start;
+    for (uint32_t k = 0; k < n; k++) {
+        int64_t t = reading_ns(r[k]);
+        t = t > prev ? t : prev;
+        p = kp_fmt_u64(p, (uint64_t)(t - prev));
+        *p++ = ',';
+        prev = t;
     }
-    return clock_now();
+    memcpy(p - 1, "]}\n", 3); /* over the last comma */
+    wlast_ns = end;
+    return p + 2;
 }
 
-/* Makes (len, ns_len, end) the state a handler sees, in one step. */
-static void commit(size_t len, size_t ns_len, int64_t end)
+/* Closes the open run of n readings after the len bytes of lines; returns
+ * the new length. */
+static size_t close_run(size_t len, uint32_t n)
 {
-    wstate *s = &wstates[!wcur];
-    s->len = len;
-    s->ns_len = ns_len;
-    s->end = end;
-    /* Everything written before (lines, durations, run_*) is in place
-     * before the flip, as seen from a handler in this thread. */
-    atomic_signal_fence(memory_order_seq_cst);
-    wcur = !wcur;
-}
-
-/* The line of the open run of state s, appended at p; returns its end. */
-static char *format_run(char *p, const wstate *s)
-{
-    p = format_head(p, run_task, wslot_no, wpid, run_attempt, run_start, s->end, "ok");
-    memcpy(p, wns, s->ns_len - 1); /* without the last comma */
-    p += s->ns_len - 1;
-    memcpy(p, "]}\n", 3);
-    return p + 3;
+    len = (size_t)(format_run(wbuf + len, n) - wbuf);
+    commit(len, 0);
+    return len;
 }
 
 bool kp_trace_worker_begin(kp_trace *tr, int slot)
 {
     if (slot < 0 || slot >= tr->workers)
         return false;
+    kp_trace_worker *w = &kp_trace_local;
     wtr = tr;
     wslot_no = slot;
-    wslot = &tr->slots[slot];
     wpid = (int32_t)getpid();
-    wchained = false;
-    anchor_tsc = 0;
+    kp_trace_slot *s = &tr->slots[slot];
+    w->slot = s;
+    w->map = tr->map;
+    w->tsc = tr->tsc0 != 0;
+    w->chained = false;
+    anchor_set = false;
+    anchor_mult = 0;
+    wlast_ns = tr->t0;
     size_t len = 0;
-    if (atomic_load(&wslot->writing))
+    if (atomic_load(&s->writing))
         atomic_store(tr->torn, 1);
-    atomic_store(&wslot->writing, 0);
-    if (atomic_load(&wslot->state) != SLOT_FREE) {
+    atomic_store(&s->writing, 0);
+    if (atomic_load(&s->state) != KP_TRACE_SLOT_FREE) {
         /* The previous worker of this slot died under a task that the pool
          * retries: it gets its line here. */
         char msg[160];
-        const char *outcome = death_outcome(wslot, false, msg, sizeof msg);
-        if (wslot->sig == SIGTERM && atomic_load(&wslot->state) == SLOT_DEAD)
+        const char *outcome = death_outcome(s, false, msg, sizeof msg);
+        if (s->sig == SIGTERM && atomic_load(&s->state) == KP_TRACE_SLOT_DEAD)
             snprintf(msg, sizeof msg, "ran longer than task_timeout = %g s", tr->task_timeout);
-        int64_t end = atomic_load(&wslot->state) == SLOT_DEAD ? wslot->end_ns : kp_now_ns();
-        uint64_t task = tr->map ? tr->map[wslot->index] : wslot->index;
-        char *e = format_line(wbuf, task, slot, wslot->pid, wslot->attempt,
-                              wslot->start_ns - tr->t0, end - tr->t0, outcome, msg);
+        int64_t start, end;
+        open_task_times(tr, s, kp_now_ns(), &start, &end);
+        uint64_t task = tr->map ? tr->map[s->index] : s->index;
+        char *e = format_line(wbuf, task, slot, s->pid, s->attempt, start - tr->t0, end - tr->t0,
+                              outcome, msg);
         len = (size_t)(e - wbuf);
-        atomic_store(&wslot->state, SLOT_FREE);
+        atomic_store(&s->state, KP_TRACE_SLOT_FREE);
     }
-    commit(len, 0, 0);
-    wslot->pid = wpid;
+    commit(len, 0);
+    s->pid = wpid;
     return true;
 }
 
-void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows)
+void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
 {
-    wslot->index = index;
-    wslot->attempt = attempt;
-    wslot->start_ns = follows && wchained ? wlast_end : clock_now();
-    atomic_store_explicit(&wslot->state, SLOT_OPEN, memory_order_release);
+    kp_trace_worker *w = &kp_trace_local;
+    int64_t ns;
+    uint64_t r;
+    if (w->tsc) {
+        read_pair(&ns, &r);
+        set_anchor(ns, r);
+    } else {
+        ns = kp_now_ns();
+        r = (uint64_t)ns;
+    }
+    /* The open run ends before this task (with this anchor, at most ns). */
+    uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
+    if ((uint32_t)state)
+        close_run((size_t)(state >> 32), (uint32_t)state);
+    if (ns < wlast_ns)
+        ns = wlast_ns;
+    wlast_ns = ns;
+    w->last = r;
+    w->chained = true;
+    kp_trace_slot *s = w->slot;
+    s->index = index;
+    s->attempt = attempt;
+    s->start = r;
+    w->attempt = attempt;
+    atomic_signal_fence(memory_order_release);
+    atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
 }
 
-void kp_trace_task_end(const kp_outcome *o)
+void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now)
 {
-    int64_t now = worker_now();
-    atomic_store_explicit(&wslot->state, SLOT_FREE, memory_order_relaxed);
-    /* A new anchor may put the clock a few ns behind the TSC's time. */
-    if (now < wslot->start_ns)
-        now = wslot->start_ns;
-    wlast_end = now;
-    wchained = true;
-    const kp_trace *tr = wtr;
-    uint64_t task = tr->map ? tr->map[o->index] : o->index;
-    uint32_t attempt = wslot->attempt;
-    int64_t start = wslot->start_ns - tr->t0, end = now - tr->t0;
-    uint64_t ns = (uint64_t)(end - start);
-    const wstate *s = &wstates[wcur];
-    size_t len = s->len;
-    if (s->ns_len) {
-        /* The common case: the task extends the open run by its duration. */
-        if (o->kind == KP_TASK_OK && start == s->end && task == run_next &&
-            attempt == run_attempt && s->ns_len + 21 <= sizeof wns) {
-            char *e = kp_fmt_u64(wns + s->ns_len, ns);
-            *e++ = ',';
-            run_next++;
-            commit(len, (size_t)(e - wns), end);
-            return;
-        }
-        len = (size_t)(format_run(wbuf + len, s) - wbuf);
-        commit(len, 0, 0);
-    }
+    kp_trace_worker *w = &kp_trace_local;
+    uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
+    size_t len = (size_t)(state >> 32);
+    uint64_t task = w->map ? w->map[o->index] : o->index;
+    /* One anchor for the run that closes and this task. */
+    update_anchor(now, false);
+    if ((uint32_t)state)
+        len = close_run(len, (uint32_t)state);
+    int64_t start = wlast_ns; /* the task started where the last line ended */
     if (len > sizeof wbuf - LINE_ROOM) {
         sigset_t block, old;
         sigemptyset(&block);
         sigaddset(&block, SIGTERM);
         sigprocmask(SIG_BLOCK, &block, &old);
-        kp_trace_worker_flush();
+        kp_trace_worker_flush(); /* and the next task starts afresh */
         sigprocmask(SIG_SETMASK, &old, NULL);
         len = 0;
     }
     if (o->kind == KP_TASK_OK) {
         run_task = task;
-        run_next = task + 1;
-        run_attempt = attempt;
         run_start = start;
-        char *e = kp_fmt_u64(wns, ns);
-        *e++ = ',';
-        commit(len, (size_t)(e - wns), end);
+        w->run_attempt = w->attempt;
+        w->next = task + 1;
+        w->reading[0] = now;
+        commit(len, 1);
     } else {
-        char *e = format_line(wbuf + len, task, wslot_no, wpid, attempt, start, end,
-                              kp_task_kind_name(o->kind), o->message);
-        commit((size_t)(e - wbuf), 0, 0);
+        int64_t end = reading_ns(now);
+        if (end < start)
+            end = start;
+        char *e = format_line(wbuf + len, task, wslot_no, wpid, w->attempt, start - wtr->t0,
+                              end - wtr->t0, kp_task_kind_name(o->kind), o->message);
+        wlast_ns = end;
+        commit((size_t)(e - wbuf), 0);
     }
+    w->last = now;
 }
 
 void kp_trace_worker_flush(void)
 {
     if (!wtr)
         return;
-    const wstate *s = &wstates[wcur];
-    atomic_signal_fence(memory_order_seq_cst);
-    size_t len = s->len;
-    if (s->ns_len)
-        len = (size_t)(format_run(wbuf + len, s) - wbuf);
+    uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
+    atomic_signal_fence(memory_order_acquire);
+    size_t len = (size_t)(state >> 32);
+    if ((uint32_t)state)
+        len = (size_t)(format_run(wbuf + len, (uint32_t)state) - wbuf);
     if (!len)
         return;
-    atomic_store_explicit(&wslot->writing, 1, memory_order_relaxed);
+    kp_trace_slot *s = kp_trace_local.slot;
+    atomic_store_explicit(&s->writing, 1, memory_order_relaxed);
     /* A failed write (disk full) loses these lines, not the run. */
     (void)kp_write_all(wtr->fd, wbuf, len);
-    atomic_store_explicit(&wslot->writing, 0, memory_order_relaxed);
-    commit(0, 0, 0);
-    wchained = false; /* the write's time is nobody's task */
+    atomic_store_explicit(&s->writing, 0, memory_order_relaxed);
+    commit(0, 0);
+    kp_trace_local.chained = false; /* the write's time is nobody's task */
 }
 
 void kp_trace_worker_dying(int sig)
 {
     if (!wtr)
         return;
+    /* The interrupted worker may have been changing the anchor. */
+    update_anchor(0, true);
     kp_trace_worker_flush();
-    if (atomic_load(&wslot->state) == SLOT_OPEN) {
-        wslot->end_ns = kp_now_ns();
-        wslot->sig = sig;
-        atomic_store(&wslot->state, SLOT_DEAD);
+    kp_trace_slot *s = kp_trace_local.slot;
+    if (atomic_load(&s->state) == KP_TRACE_SLOT_OPEN) {
+        /* The task started where the last line ended, or afresh: wlast_ns
+         * either way, now that the open run is closed. */
+        int64_t now = kp_now_ns();
+        s->start_ns = wlast_ns;
+        s->end_ns = now > wlast_ns ? now : wlast_ns;
+        s->sig = sig;
+        atomic_store(&s->state, KP_TRACE_SLOT_DEAD);
     }
 }

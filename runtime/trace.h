@@ -22,8 +22,9 @@
  * A run's line ends at a task that is not ok, a task whose index is not the
  * previous one's + 1 (a resumed run skips tasks), a task that starts afresh
  * (a new range of tasks; after a write of the trace), an attempt change, and
- * when the worker's buffer is nearly full. On the seed job most lines hold
- * hundreds of tasks, a few bytes each.
+ * when the worker's buffer is nearly full or the line holds KP_TRACE_RUN_MAX
+ * tasks. On the seed job most lines hold thousands of tasks, a few bytes
+ * each.
  *
  * The trace costs little because the workers write it themselves, in
  * parallel: each formats its lines into a buffer and appends the buffer to
@@ -56,9 +57,11 @@
 #define KP_TRACE_H
 
 #include "error.h"
+#include "fdio.h"
 #include "fmt.h"
 #include "output.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,9 +110,10 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot);
  * task's time includes the worker's own work for it (sending its result,
  * recording its duration), which is the per-task cost a run really pays.
  * An ok task that starts where the open run ended, with the next index and
- * the same attempt, extends the run; any other task closes it. */
-void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows);
-void kp_trace_task_end(const kp_outcome *o);
+ * the same attempt, extends the run; any other task closes it. Both are
+ * inline (below): on the seed job a task lasts a few tens of nanoseconds. */
+static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows);
+static inline void kp_trace_task_end(const kp_outcome *o);
 
 /* Closes the open run and writes the buffered lines. Async-signal-safe;
  * call with SIGTERM blocked (or from a handler). */
@@ -133,5 +137,118 @@ char *kp_json_string(char *p, const char *s, size_t len, bool html);
 /* Appends ns as seconds with nine decimals ("12.000000345") at p and
  * returns the end (negative values are written as 0). */
 char *kp_fmt_seconds(char *p, int64_t ns);
+
+/* ---- the per-task path, inline ----------------------------------------- */
+
+/* What follows is the state kp_trace_task_begin and kp_trace_task_end need,
+ * visible here only so that they can be inline; nothing else may touch it.
+ * trace.c says how it stays consistent for a signal handler. */
+
+/* Workers read the TSC (x86-64, where the kernel's clock is the TSC too; the
+ * conversion to nanoseconds needs 128-bit products) or else the clock. */
+#if defined(__x86_64__) && defined(__SIZEOF_INT128__)
+#define KP_TRACE_TSC 1
+#else
+#define KP_TRACE_TSC 0
+#endif
+
+/* The most tasks one line holds: a longer run goes on on the next line. */
+#define KP_TRACE_RUN_MAX 8192
+
+enum { KP_TRACE_SLOT_FREE, KP_TRACE_SLOT_OPEN, KP_TRACE_SLOT_DEAD };
+
+/* What one worker slot is running, shared between the worker (writes) and
+ * the coordinator and the slot's next worker (read after it died). */
+typedef struct kp_trace_slot {
+    _Atomic uint32_t state;   /* KP_TRACE_SLOT_* */
+    _Atomic uint32_t writing; /* inside a write of the trace: a SIGKILL may cut it */
+    int32_t pid;
+    int32_t sig; /* KP_TRACE_SLOT_DEAD: the signal it died of, 0 for exit() */
+    uint32_t attempt;
+    uint32_t reserved;
+    uint64_t index; /* the pool's task number */
+    uint64_t start; /* the task's start: a reading of the worker (TSC or ns) */
+    /* KP_TRACE_SLOT_DEAD: the task's start and end in ns (CLOCK_MONOTONIC),
+     * set by the worker's handler. */
+    int64_t start_ns, end_ns;
+    char pad[8];
+} kp_trace_slot;
+
+_Static_assert(sizeof(kp_trace_slot) == 64, "one cache line per slot");
+
+/* This worker's side of the trace. */
+typedef struct kp_trace_worker {
+    /* What a signal handler writes out, committed in one store: the bytes
+     * of complete lines in the buffer (high 32 bits) and the readings of
+     * the open run (low 32 bits; 0 = no run open). Lock-free atomics are
+     * async-signal-safe (C11 7.14.1.1). */
+    _Atomic uint64_t state;
+    kp_trace_slot *slot;
+    const size_t *map;                  /* the pool's task numbers to the job's, or NULL */
+    uint64_t next;                      /* the job index of a task that extends the open run */
+    uint32_t run_attempt;               /* the open run's attempt */
+    uint32_t attempt;                   /* the running task's attempt */
+    bool tsc;                           /* readings are TSC ticks, else ns of the clock */
+    bool chained;                       /* a task that follows starts at `last` */
+    uint64_t last;                      /* the previous task's end, or a fresh start */
+    uint64_t reading[KP_TRACE_RUN_MAX]; /* the end of each task of the open run */
+} kp_trace_worker;
+
+extern kp_trace_worker kp_trace_local;
+
+/* The slow paths of the two below: a task that starts afresh, and one that
+ * does not extend the open run (it ended at `now`). */
+void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt);
+void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now);
+
+/* A reading of the worker's clock: the TSC, about 13 ns here, else the
+ * clock, about 35 ns. trace.c turns readings into nanoseconds. */
+static inline uint64_t kp_trace_read(void)
+{
+#if KP_TRACE_TSC
+    if (kp_trace_local.tsc)
+        return __builtin_ia32_rdtsc();
+#endif
+    return (uint64_t)kp_now_ns();
+}
+
+static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows)
+{
+    kp_trace_worker *w = &kp_trace_local;
+    if (!follows || !w->chained) {
+        kp_trace_task_begin_afresh(index, attempt);
+        return;
+    }
+    kp_trace_slot *s = w->slot;
+    s->index = index;
+    s->attempt = attempt;
+    s->start = w->last;
+    w->attempt = attempt;
+    /* The fields above are in place before a handler sees the task open. */
+    atomic_signal_fence(memory_order_release);
+    atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
+}
+
+static inline void kp_trace_task_end(const kp_outcome *o)
+{
+    kp_trace_worker *w = &kp_trace_local;
+    uint64_t now = kp_trace_read();
+    atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
+    uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
+    uint32_t n = (uint32_t)state;
+    uint64_t task = w->map ? w->map[o->index] : o->index;
+    /* The common case: the task extends the open run (1 <= n < the most)
+     * by its end, committed after the reading is stored. */
+    if (o->kind == KP_TASK_OK && n - 1 < KP_TRACE_RUN_MAX - 1 && task == w->next &&
+        w->attempt == w->run_attempt) {
+        w->reading[n] = now;
+        atomic_signal_fence(memory_order_release);
+        atomic_store_explicit(&w->state, state + 1, memory_order_relaxed);
+        w->next = task + 1;
+        w->last = now;
+        return;
+    }
+    kp_trace_task_end_apart(o, now);
+}
 
 #endif

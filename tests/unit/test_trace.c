@@ -450,6 +450,124 @@ static void test_long_runs_are_split(void **state)
     assert_true(nlines >= 2);
 }
 
+/* A run longer than a line's readings (KP_TRACE_RUN_MAX) goes on on the next
+ * line, which starts exactly where the previous one ended: no task is lost,
+ * and the durations of all the lines add up to the last end less the first
+ * start. */
+static void test_a_run_longer_than_a_line_goes_on_exactly(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_trace *tr = open_as_worker("capacity.jsonl", path, sizeof path);
+    enum { TASKS = 3 * KP_TRACE_RUN_MAX + 5 };
+    run_ok(0, TASKS - 1, 1);
+    close_trace(tr);
+    assert_int_equal(read_lines(path, lines, 64), 4);
+    const size_t count[] = {KP_TRACE_RUN_MAX, KP_TRACE_RUN_MAX, KP_TRACE_RUN_MAX, 5};
+    unsigned long long sum = 0;
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(lines[k].task, (unsigned long long)k * KP_TRACE_RUN_MAX);
+        assert_int_equal(lines[k].count, count[k]);
+        if (k > 0)
+            assert_int_equal(lines[k].start, lines[k - 1].end);
+        sum += lines[k].sum;
+    }
+    assert_int_equal(lines[0].start + (long long)sum, lines[3].end);
+}
+
+/* A handler that comes while the open run holds k readings writes a line of
+ * exactly k durations, for k on both sides of a line's capacity; a task
+ * that had begun gets its line from the coordinator, starting where the
+ * handler's line ended. */
+static void test_dying_writes_every_reading_of_the_run(void **state)
+{
+    (void)state;
+    const uint64_t ks[] = {1, 2, 97, KP_TRACE_RUN_MAX - 1, KP_TRACE_RUN_MAX, KP_TRACE_RUN_MAX + 1};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        char path[512];
+        kp_trace *tr = open_as_worker("readings.jsonl", path, sizeof path);
+        run_ok(0, ks[i] - 1, 1);
+        kp_trace_task_begin(ks[i], 1, true);
+        kp_trace_worker_dying(SIGTERM);
+        kp_err err;
+        assert_int_equal(kp_trace_close(tr, true, &err), 0);
+        size_t n = read_lines(path, lines, 64);
+        assert_int_equal(n, ks[i] > KP_TRACE_RUN_MAX ? 3 : 2);
+        size_t covered = 0;
+        for (size_t k = 0; k + 1 < n; k++) {
+            assert_string_equal(lines[k].outcome, "ok");
+            assert_int_equal(lines[k].task, covered);
+            covered += lines[k].count;
+        }
+        assert_int_equal(covered, ks[i]);
+        assert_int_equal(lines[n - 1].task, ks[i]);
+        assert_string_equal(lines[n - 1].outcome, "stopped");
+        assert_int_equal(lines[n - 1].start, lines[n - 2].end);
+    }
+}
+
+/* Readings that go back (the TSC of another CPU a little behind) give
+ * durations of 0, never negative ones, and the durations still add up to
+ * the line's end; a line of readings seconds apart (beyond the 64-bit
+ * product of the conversion) converts as exactly. The readings are set by
+ * hand: this is what trace.h's inline path stores. */
+static void test_readings_out_of_order_or_far_apart(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_trace *tr = open_as_worker("order.jsonl", path, sizeof path);
+    run_ok(0, 9, 1);
+    uint64_t *r = kp_trace_local.reading;
+    r[6] = r[2];
+    kp_trace_worker_flush();
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].count, 10);
+    assert_int_equal(lines[0].first[6], 0);
+
+    run_ok(10, 14, 1);
+    /* Some 30 seconds later, in ticks of at most 4 GHz or in ns. */
+    r[4] = r[3] + (kp_trace_local.tsc ? UINT64_C(120000000000) : UINT64_C(30000000000));
+    kp_trace_worker_flush();
+    assert_int_equal(read_lines(path, lines, 64), 2);
+    assert_int_equal(lines[1].task, 10);
+    assert_int_equal(lines[1].count, 5);
+    assert_true(lines[1].first[4] > 7000000000ull);
+    assert_true(lines[1].first[3] < 1000000000ull);
+    kp_err err;
+    assert_int_equal(kp_trace_close(tr, false, &err), 0);
+}
+
+/* The task of a worker killed by SIGKILL (no handler: the slot holds only
+ * the worker's reading of its start) begins when it began and ends when the
+ * coordinator wrote it: the coordinator converts the reading. */
+static void test_a_killed_task_keeps_its_start(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_err err;
+    kp_trace *tr;
+    snprintf(path, sizeof path, "%s/killed_start.jsonl", dir);
+    assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
+    int64_t before = kp_now_ns(); /* at most t0 */
+    kp_trace_start(tr, NULL, 0);
+    int64_t t0_max = kp_now_ns();
+    assert_true(kp_trace_worker_begin(tr, 0));
+    usleep(3000);
+    int64_t begun = kp_now_ns();
+    kp_trace_task_begin(5, 1, false);
+    usleep(2000);
+    assert_int_equal(kp_trace_close(tr, false, &err), 0);
+    int64_t after = kp_now_ns();
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].task, 5);
+    /* t0 is in [before, t0_max]: the start is after `begun`, seen from
+     * either end, give or take a microsecond. */
+    assert_true(lines[0].start >= begun - t0_max - 1000);
+    assert_true(lines[0].start <= after - before);
+    assert_true(lines[0].end - lines[0].start >= 1990000);
+    assert_true(lines[0].end <= after - before);
+}
+
 /* A resumed run's trace names the job's tasks, not the pool's. */
 static void test_worker_maps_task_numbers(void **state)
 {
@@ -650,6 +768,10 @@ int main(void)
         cmocka_unit_test(test_runs_split_at_failures_gaps_and_attempts),
         cmocka_unit_test(test_flush_closes_the_run),
         cmocka_unit_test(test_long_runs_are_split),
+        cmocka_unit_test(test_a_run_longer_than_a_line_goes_on_exactly),
+        cmocka_unit_test(test_dying_writes_every_reading_of_the_run),
+        cmocka_unit_test(test_readings_out_of_order_or_far_apart),
+        cmocka_unit_test(test_a_killed_task_keeps_its_start),
         cmocka_unit_test(test_worker_maps_task_numbers),
         cmocka_unit_test(test_dying_closes_the_open_run),
         cmocka_unit_test(test_a_signal_anywhere_loses_no_line),
