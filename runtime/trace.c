@@ -584,31 +584,117 @@ static int64_t reading_ns(uint64_t r)
     return (int64_t)r;
 }
 
+/* The text of each number below 1000 followed by a comma ("7," "42,"),
+ * with its length; and each zero-padded to three digits ("042,"). Made by
+ * kp_trace_worker_begin, before any line: the digits of a duration then cost
+ * a load and a store, with no branch on their number (the CPU would
+ * mispredict it as durations go from two digits to three and back). */
+typedef struct small_number {
+    char text[4];
+    uint32_t len;
+} small_number;
+static small_number small_numbers[1000];
+static char padded_numbers[1000][4];
+
+static void make_numbers(void)
+{
+    if (small_numbers[0].len) /* "0," once made */
+        return;
+    for (int v = 0; v < 1000; v++) {
+        char text[8];
+        char *e = kp_fmt_u64(text, (uint64_t)v);
+        *e++ = ',';
+        memcpy(small_numbers[v].text, text, 4);
+        small_numbers[v].len = (uint32_t)(e - text);
+        padded_numbers[v][0] = (char)('0' + v / 100);
+        memcpy(padded_numbers[v] + 1, kp_digit_pairs + 2 * (v % 100), 2);
+        padded_numbers[v][3] = ',';
+    }
+}
+
+/* Appends v and a comma at p; returns the end. Writes up to 4 bytes past
+ * its text (a duration has room for 21). */
+static inline char *put_duration(char *p, uint64_t v)
+{
+    if (v < 1000) {
+        memcpy(p, small_numbers[v].text, 4);
+        return p + small_numbers[v].len;
+    }
+    if (v < 1000000) {
+        const small_number *high = &small_numbers[v / 1000];
+        memcpy(p, high->text, 4);
+        p += high->len - 1; /* over its comma */
+        memcpy(p, padded_numbers[v % 1000], 4);
+        return p + 4;
+    }
+    p = kp_fmt_u64(p, v);
+    *p++ = ',';
+    return p;
+}
+
+/* How a line's readings become ns: they are ns (the clock), or TSC ticks
+ * converted with a 64-bit product from the oldest reading `low` (the line
+ * spans less than 2^64 / rate ticks: seconds), or converted one by one. */
+enum { READINGS_NS, READINGS_TICKS, READINGS_TICKS_WIDE };
+
+static inline __attribute__((always_inline)) int64_t run_time(uint64_t r, int how, uint64_t low,
+                                                              int64_t low_ns)
+{
+    if (how == READINGS_TICKS)
+        return low_ns + (int64_t)(((r - low) * anchor_mult) >> 32);
+    if (how == READINGS_TICKS_WIDE)
+        return reading_ns(r);
+    return (int64_t)r;
+}
+
+/* Appends the durations of the open run's n readings at p: each the time of
+ * its reading less that of the previous one (the first's: the run's start),
+ * never negative. So they add up to the time of the newest reading (at
+ * least the start) less the start, exactly. Inline with a constant `how`:
+ * one loop for each way. */
+static inline __attribute__((always_inline)) char *put_durations(char *p, uint32_t n, int how,
+                                                                 uint64_t low, int64_t low_ns)
+{
+    const uint64_t *r = kp_trace_local.reading;
+    int64_t prev = run_start;
+    for (uint32_t k = 0; k < n; k++) {
+        int64_t t = run_time(r[k], how, low, low_ns);
+        t = t > prev ? t : prev;
+        p = put_duration(p, (uint64_t)(t - prev));
+        prev = t;
+    }
+    return p;
+}
+
 /* The line of the open run of n readings, appended at p; returns its end,
- * and sets wlast_ns to the run's end. A task's duration is the time of its
- * reading less that of the previous one (the first's: the run's start),
- * never negative: so the durations add up to end - start exactly.
- * Async-signal-safe. */
+ * and sets wlast_ns to the run's end. Async-signal-safe. */
 static char *format_run(char *p, uint32_t n)
 {
     const uint64_t *r = kp_trace_local.reading;
-    uint64_t newest = r[0];
-    for (uint32_t k = 1; k < n; k++)
-        newest = r[k] > newest ? r[k] : newest;
-    update_anchor(newest, false);
-    int64_t end = reading_ns(newest);
+    uint64_t low = r[0], high = r[0];
+    for (uint32_t k = 1; k < n; k++) {
+        low = r[k] < low ? r[k] : low;
+        high = r[k] > high ? r[k] : high;
+    }
+    int how = READINGS_NS;
+    int64_t low_ns = 0;
+    if (kp_trace_local.tsc) {
+        update_anchor(high, false);
+        low_ns = reading_ns(low);
+        how = anchor_mult && high - low > UINT64_MAX / anchor_mult ? READINGS_TICKS_WIDE
+                                                                   : READINGS_TICKS;
+    }
+    int64_t end = run_time(high, how, low, low_ns);
     if (end < run_start)
         end = run_start;
     p = format_head(p, run_task, wslot_no, wpid, kp_trace_local.run_attempt, run_start - wtr->t0,
                     end - wtr->t0, "ok");
-    int64_t prev = run_start;
-    for (uint32_t k = 0; k < n; k++) {
-        int64_t t = reading_ns(r[k]);
-        t = t > prev ? t : prev;
-        p = kp_fmt_u64(p, (uint64_t)(t - prev));
-        *p++ = ',';
-        prev = t;
-    }
+    if (how == READINGS_TICKS)
+        p = put_durations(p, n, READINGS_TICKS, low, low_ns);
+    else if (how == READINGS_TICKS_WIDE)
+        p = put_durations(p, n, READINGS_TICKS_WIDE, low, low_ns);
+    else
+        p = put_durations(p, n, READINGS_NS, low, low_ns);
     memcpy(p - 1, "]}\n", 3); /* over the last comma */
     wlast_ns = end;
     return p + 2;
@@ -628,6 +714,7 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot)
     if (slot < 0 || slot >= tr->workers)
         return false;
     kp_trace_worker *w = &kp_trace_local;
+    make_numbers();
     wtr = tr;
     wslot_no = slot;
     wpid = (int32_t)getpid();
