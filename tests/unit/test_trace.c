@@ -14,11 +14,13 @@
 #include "fdio.h"
 #include "trace.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -266,6 +268,75 @@ static void close_trace(kp_trace *tr)
 }
 
 static tline lines[64];
+
+/* Writes text to the file at path. */
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Opens a trace at path (1 slot) and writes one line of task 7 to it. */
+static void trace_one_task(const char *path)
+{
+    kp_trace *tr;
+    kp_err err;
+    assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
+    kp_trace_start(tr, NULL, 0);
+    assert_true(kp_trace_worker_begin(tr, 0));
+    run_ok(7, 7, 1);
+    kp_trace_worker_flush();
+    assert_int_equal(kp_trace_close(tr, false, &err), 0);
+}
+
+/* A trace replaces the file at its path, whatever it was: the last run's
+ * trace (created anew, in its mode), the file a symlink points to (written
+ * through the link, which stays), a file with another link (truncated in
+ * place, so both names hold the new trace). */
+static void test_open_replaces_an_old_trace(void **state)
+{
+    (void)state;
+    char path[512], target[512], other[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/old.jsonl", dir);
+    put_file(path, "an old trace, longer than the new one will be, an old trace, an old trace\n"
+                   "and more\n");
+    assert_int_equal(chmod(path, 0640), 0);
+    /* Whoever still reads the old trace keeps reading it whole. */
+    int old = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(old >= 0);
+    trace_one_task(path);
+    assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].task, 7);
+    char head[16] = "";
+    assert_int_equal(pread(old, head, 12, 0), 12);
+    assert_memory_equal(head, "an old trace", 12);
+    close(old);
+    assert_int_equal(stat(path, &st), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    assert_int_equal(st.st_mode & 0777, 0640 & ~mask);
+
+    snprintf(target, sizeof target, "%s/target.jsonl", dir);
+    snprintf(path, sizeof path, "%s/link.jsonl", dir);
+    put_file(target, "old\n");
+    assert_int_equal(symlink(target, path), 0);
+    trace_one_task(path);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(read_lines(target, lines, 64), 1);
+    assert_int_equal(lines[0].task, 7);
+
+    snprintf(path, sizeof path, "%s/linked.jsonl", dir);
+    snprintf(other, sizeof other, "%s/other-name.jsonl", dir);
+    put_file(path, "old\nold\n");
+    assert_int_equal(link(path, other), 0);
+    trace_one_task(path);
+    assert_int_equal(read_lines(other, lines, 64), 1);
+    assert_int_equal(lines[0].task, 7);
+}
 
 /* An ok task and a failed one: the failure has its own line, with one
  * duration and its message after it. */
@@ -762,6 +833,7 @@ int main(void)
         cmocka_unit_test(test_fmt_seconds_has_nine_decimals),
         cmocka_unit_test(test_json_string_escapes),
         cmocka_unit_test(test_open_names_the_path),
+        cmocka_unit_test(test_open_replaces_an_old_trace),
         cmocka_unit_test(test_worker_writes_ok_and_failed_lines),
         cmocka_unit_test(test_consecutive_tasks_share_a_line),
         cmocka_unit_test(test_durations_follow_the_clock),
