@@ -6,6 +6,7 @@
  * the unlocked stdio calls (a writer belongs to one thread). */
 #include "output.h"
 
+#include "fdio.h"
 #include "fmt.h"
 
 #include <errno.h>
@@ -193,7 +194,13 @@ static int stream_open(stream *s, const char *path, int std_fd, size_t bufsize, 
             }
         }
     } else {
-        s->fp = fopen(path, "we");
+        /* A new file rather than the old one truncated (fdio.h). */
+        int fd = kp_open_afresh(path, O_WRONLY);
+        if (fd >= 0 && !(s->fp = fdopen(fd, "w"))) {
+            int e = errno;
+            close(fd);
+            errno = e;
+        }
     }
     if (!s->fp) {
         int code = kp_err_set(err, KPOOL_EIO, "%s: cannot open: %s", s->name, strerror(errno));
@@ -203,23 +210,6 @@ static int stream_open(stream *s, const char *path, int std_fd, size_t bufsize, 
     }
     set_buffer(s, bufsize);
     return 0;
-}
-
-/* A new output replaces an existing regular file with a new one (as linkers
- * do) instead of truncating it in place: truncating a file that holds a
- * previous run's results first waits for the kernel to finish writing them
- * out, and ext4 then writes the new ones out at close (its guard for files
- * rewritten in place), which for a few MB costs tens of milliseconds. The
- * new file gets the old one's permission bits. Symlinks, devices and pipes
- * are opened as they are; so is a file that cannot be unlinked (fopen
- * truncates it). Returns the old file's mode bits, or -1. */
-static int unlink_old_output(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
-        st.st_uid != geteuid() || unlink(path) < 0)
-        return -1;
-    return (int)(st.st_mode & 07777);
 }
 
 /* Opens the output of a resumed run for writing after its first `keep`
@@ -599,8 +589,7 @@ int kp_output_open(kp_output **out, const kp_output_config *cfg, kp_err *err)
     o->type = cfg->type;
     o->index = cfg->index;
     o->total = cfg->total;
-    bool std = strcmp(cfg->path, "-") == 0, kept = cfg->keep_bytes > 0 && !std;
-    int mode = kept || std ? -1 : unlink_old_output(cfg->path);
+    bool kept = cfg->keep_bytes > 0 && strcmp(cfg->path, "-") != 0;
     int rc = kept ? stream_open_kept(&o->s, cfg->path, cfg->keep_bytes, o->format != KP_OUT_NPY,
                                      OUTPUT_BUFFER, err)
                   : stream_open(&o->s, cfg->path, STDOUT_FILENO, OUTPUT_BUFFER, err);
@@ -608,8 +597,6 @@ int kp_output_open(kp_output **out, const kp_output_config *cfg, kp_err *err)
         free(o);
         return rc;
     }
-    if (mode >= 0)
-        fchmod(fileno(o->s.fp), (mode_t)mode);
     if (kept)
         o->slots = cfg->keep_tasks; /* npy: the slots written before */
     if (o->format == KP_OUT_NPY && !kept) {

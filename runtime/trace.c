@@ -261,27 +261,6 @@ static char *format_line(char *p, uint64_t task, int worker, int32_t pid, uint32
 
 /* ---- coordinator ------------------------------------------------------- */
 
-/* Opens `path` for appending, as an empty file. Truncating a trace of the
- * last run waits for the writeback ext4 started when that file, truncated
- * to 0 in its turn, was closed (auto_da_alloc): 0.8 ms for the seed job's
- * 1 MB trace here, 5% of its run. So a non-empty regular file of ours with
- * no other link is unlinked and created anew, in its mode (exclusively: if
- * something else took the name in between, it is opened as usual); anything
- * else (a symlink, a device, a FIFO, a file with other links or another
- * owner) is truncated in place. Returns the descriptor, or -1 with errno. */
-static int create_afresh(const char *path)
-{
-    const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_size > 0 &&
-        st.st_uid == geteuid() && unlink(path) == 0) {
-        int fd = open(path, flags | O_EXCL | O_NOFOLLOW, st.st_mode & 0777);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return open(path, flags | O_TRUNC, 0666);
-}
-
 int kp_trace_open(kp_trace **out, const char *path, int workers, kp_err *err)
 {
     *out = NULL;
@@ -301,7 +280,7 @@ int kp_trace_open(kp_trace **out, const char *path, int workers, kp_err *err)
     }
     tr->torn = (_Atomic int *)(void *)(tr->slots + tr->workers);
     /* O_APPEND: every write of a worker lands whole at the end of the file. */
-    tr->fd = create_afresh(path);
+    tr->fd = kp_open_afresh(path, O_WRONLY | O_APPEND);
     if (tr->fd < 0) {
         int e = errno;
         munmap(tr->slots, tr->slots_size);

@@ -53,23 +53,30 @@ case_seed_starmap() {
 }
 
 # An existing output is replaced by a new file with the old one's
-# permissions; a symlink stays a symlink and its target gets the results; a
-# hard link to the old file keeps the old contents.
+# permissions (a reader of the old file keeps it whole); a symlink stays a
+# symlink and its target gets the results; a file with another hard link is
+# rewritten in place, so both names hold the results.
 case_output_replaces_file() {
   printf 'old results\n%.0s' $(seq 1 20000) >"$T/out.csv"
   chmod 600 "$T/out.csv"
-  ln "$T/out.csv" "$T/old.csv"
+  exec 9<"$T/out.csv"
   kp run "$SRC/config/seed.ini" -o "$T/out.csv" --quiet
   expect_status 0
   expect_same "$T/out.csv" "$DATA/seed.expected.csv"
   [ "$(stat -c %a "$T/out.csv")" = 600 ] || fail "mode $(stat -c %a "$T/out.csv"), expected 600"
-  [ "$(head -1 "$T/old.csv")" = "old results" ] || fail "the hard link lost the old contents"
+  [ "$(head -1 <&9)" = "old results" ] || fail "a reader of the old file lost it"
+  exec 9<&-
   printf 'old\n' >"$T/target.csv"
   ln -s "$T/target.csv" "$T/link.csv"
   kp run "$SRC/config/seed.ini" -o "$T/link.csv" --quiet
   expect_status 0
   [ -L "$T/link.csv" ] || fail "the symlink was replaced"
   expect_same "$T/target.csv" "$DATA/seed.expected.csv"
+  printf 'old\n' >"$T/linked.csv"
+  ln "$T/linked.csv" "$T/other.csv"
+  kp run "$SRC/config/seed.ini" -o "$T/linked.csv" --quiet
+  expect_status 0
+  expect_same "$T/other.csv" "$DATA/seed.expected.csv"
 }
 
 case_seed_map() {
