@@ -805,6 +805,7 @@ static void write_int_run(kp_output *out, size_t first, const unsigned char *val
                           size_t n)
 {
     bool jsonl = out->format == KP_OUT_JSONL, sign = kp_type_is_signed(out->type);
+    bool bare = !jsonl && !out->index; /* csv lines of the value alone */
     char block[16384];
     size_t used = 0;
     for (size_t k = 0; k < n; k++) {
@@ -814,6 +815,13 @@ static void write_int_run(kp_output *out, size_t first, const unsigned char *val
         }
         uint64_t v;
         memcpy(&v, values + k * stride, sizeof v);
+        if (bare && v < 10) {
+            /* Counts and flags, the commonest results, in two stores. */
+            block[used] = (char)('0' + v);
+            block[used + 1] = '\n';
+            used += 2;
+            continue;
+        }
         used = (size_t)(int_line(block + used, jsonl, out->index, sign, first + k, v) - block);
     }
     put(&out->s, block, used);
