@@ -179,25 +179,31 @@ rank_agent() {
   done
 }
 
-case_rank_lost() {
-  local j agent=""
-  j=$(job lost worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/lost.csv" \
-    "format = jsonl")
-  "$MPIEXEC" -n 3 "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
+# kill_rank_agent JOB N RANK FILE BYTES: runs JOB on N ranks in the
+# background (stdout, stderr in $T/first.out, first.err); once FILE holds
+# more than BYTES, kills rank RANK's kpool process with SIGKILL, as a node
+# dying would; then waits for the launcher.
+kill_rank_agent() {
+  local j=$1 n=$2 rank=$3 file=$4 bytes=$5 agent="" tries=0
+  "$MPIEXEC" -n "$n" "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
   local launcher=$!
-  # Once results are being recorded (in the output, flushed with each record
-  # of the journal; ASan and a loaded machine start slowly),
-  # find rank 2's kpool process: the one hydra's proxy started.
-  local tries=0
   while [ -z "$agent" ] && [ "$tries" -lt 150 ]; do
     tries=$((tries + 1))
     sleep 0.1
-    [ "$(stat -c %s "$T/lost.csv" 2>/dev/null || echo 0)" -gt 512 ] || continue
-    agent=$(rank_agent "$j" 2)
+    [ "$(stat -c %s "$file" 2>/dev/null || echo 0)" -gt "$bytes" ] || continue
+    agent=$(rank_agent "$j" "$rank")
   done
-  [ -n "$agent" ] || fail "cannot find rank 2's kpool process"
+  [ -n "$agent" ] || fail "cannot find rank $rank's kpool process"
   [ -n "$agent" ] && kill -9 "$agent"
   wait "$launcher"
+}
+
+case_rank_lost() {
+  local j
+  j=$(job lost worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/lost.csv" \
+    "format = jsonl")
+  # Once results are being recorded (a loaded machine and ASan start slowly).
+  kill_rank_agent "$j" 3 2 "$T/lost.csv" 512
   # Hydra kills every rank with SIGKILL when one dies. Rank 0's pool
   # process outlives its agent: a relay that notices first says a rank was
   # lost, or else the pool says its agent died; under a launcher that sends
@@ -217,19 +223,9 @@ case_rank_lost() {
 # that process, writes what finished, says what happened, and --resume
 # completes the run.
 case_agent_killed() {
-  local j agent="" tries=0
+  local j
   j=$(job agent worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/agent.csv")
-  "$MPIEXEC" -n 1 "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
-  local launcher=$!
-  while [ -z "$agent" ] && [ "$tries" -lt 150 ]; do
-    tries=$((tries + 1))
-    sleep 0.1
-    [ "$(stat -c %s "$T/agent.csv" 2>/dev/null || echo 0)" -gt 100 ] || continue
-    agent=$(rank_agent "$j" 0)
-  done
-  [ -n "$agent" ] || fail "cannot find rank 0's kpool process"
-  [ -n "$agent" ] && kill -9 "$agent"
-  wait "$launcher"
+  kill_rank_agent "$j" 1 0 "$T/agent.csv" 100
   grep -qF "rank 0's MPI process died before the run ended" "$T/first.err" ||
     fail "no message about rank 0's process: $(head -c 2000 "$T/first.err")"
   grep -qF "(interrupted by SIGTERM)" "$T/first.err" ||
