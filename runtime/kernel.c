@@ -768,8 +768,7 @@ static void invoke_direct(const kp_kernel *k, void **avalue, raw_return *ret)
 }
 #endif
 
-    unsigned
-    kp_kernel_word_slot(const kp_kernel *k, size_t cparam)
+unsigned kp_kernel_word_slot(const kp_kernel *k, size_t cparam)
 {
     return k->direct_slot[cparam];
 }
@@ -786,6 +785,66 @@ void kp_kernel_invoke_words(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS]
     (void)w; /* never called: kp_kernel_load_words said no */
 #endif
     read_return(&k->sig, &ret, out);
+}
+
+uint64_t kp_kernel_invoke_value(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS])
+{
+    raw_return ret;
+    memset(&ret, 0, sizeof ret);
+#if KP_DIRECT_CALLS
+    call_registers(k->fn, k->sig.ret == KP_T_F32 || k->sig.ret == KP_T_F64, w, &ret);
+#else
+    (void)w; /* never called: kp_kernel_load_words said no */
+#endif
+    /* As read_return and then a kp_outcome's value would hold it. */
+    union {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        float f32;
+        double f64;
+    } v;
+    memset(&v, 0, sizeof v);
+    switch (k->sig.ret) {
+    case KP_T_BOOL:
+        v.b = (uint8_t)ret.arg != 0;
+        break;
+    case KP_T_I8:
+        v.i = (int8_t)ret.sarg;
+        break;
+    case KP_T_I16:
+        v.i = (int16_t)ret.sarg;
+        break;
+    case KP_T_I32:
+        v.i = (int32_t)ret.sarg;
+        break;
+    case KP_T_I64:
+        v.i = ret.i64;
+        break;
+    case KP_T_U8:
+        v.u = (uint8_t)ret.arg;
+        break;
+    case KP_T_U16:
+        v.u = (uint16_t)ret.arg;
+        break;
+    case KP_T_U32:
+        v.u = (uint32_t)ret.arg;
+        break;
+    case KP_T_U64:
+        v.u = ret.u64;
+        break;
+    case KP_T_F32:
+        v.f32 = ret.f32;
+        break;
+    case KP_T_F64:
+        v.f64 = ret.f64;
+        break;
+    default:
+        break;
+    }
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits;
 }
 
 void kp_kernel_invoke(const kp_kernel *k, void **avalue, kp_result *out)

@@ -88,6 +88,10 @@ typedef struct kp_result {
 bool kp_kernel_load_words(const kp_kernel *k, void **avalue, uint64_t w[KP_DIRECT_REGS]);
 unsigned kp_kernel_word_slot(const kp_kernel *k, size_t cparam);
 void kp_kernel_invoke_words(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS], kp_result *out);
+/* The same call, for a fixed-width return type (not str or void): returns
+ * the result as a kp_outcome's 8 value bytes hold it (integers widened, the
+ * unused bytes 0), without the kp_result between. */
+uint64_t kp_kernel_invoke_value(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS]);
 
 /* The C values of one call's arguments, and the pointers libffi takes to
  * them. The pointers depend only on the signature: bind them once, then

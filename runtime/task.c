@@ -189,33 +189,67 @@ static int call_tuple(kp_task_ctx *ctx, const kp_value *record, kp_result *resul
     return rc;
 }
 
-void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
+/* The row plan: puts row `row`'s words into ctx->words. */
+static inline void put_row(kp_task_ctx *ctx, size_t row)
+{
+    uint64_t *w = ctx->words;
+    const unsigned char *p = ctx->row_base ? ctx->row_base + row * ctx->row_stride : NULL;
+    for (size_t k = 0; k < ctx->nrow; k++) {
+        uint64_t *word = &w[ctx->row_word[k].word];
+        switch (ctx->row_word[k].how) {
+        case KP_ROW_ADDRESS:
+            *word = (uint64_t)(uintptr_t)p;
+            break;
+        case KP_ROW_VALUE:
+            memcpy(word, p + ctx->row_word[k].offset, 8);
+            break;
+        default: /* the bits of start + row * step, as kp_range_record */
+            *word = ctx->range_start + (uint64_t)row * ctx->range_step;
+            break;
+        }
+    }
+}
+
+static void begin_outcome(const kp_task_ctx *ctx, size_t index, kp_outcome *o)
 {
     memset(o, 0, sizeof *o);
     o->index = index;
     o->attempts = 1;
     o->type = ctx->kernel->sig.ret;
+}
+
+bool kp_task_fast(const kp_task_ctx *ctx)
+{
+    kp_type t = ctx->kernel->sig.ret;
+    return ctx->rows && !ctx->index_map && t != KP_T_STR && t != KP_T_VOID;
+}
+
+bool kp_task_run_value(kp_task_ctx *ctx, size_t index, uint64_t *value, kp_outcome *o)
+{
+    if (index >= ctx->row_count) {
+        kp_task_run(ctx, index, o);
+        return false;
+    }
+    put_row(ctx, index);
+    kp_task_fail_reset();
+    *value = kp_kernel_invoke_value(ctx->kernel, ctx->words);
+    if (!kp_task_fail_message())
+        return true;
+    begin_outcome(ctx, index, o);
+    kp_result none = {.type = o->type};
+    finish_task(ctx, &none, o); /* FAILED, with kpool_fail's message */
+    return false;
+}
+
+void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o)
+{
+    begin_outcome(ctx, index, o);
     kp_result result;
     size_t row = ctx->index_map ? ctx->index_map[index] : index;
     if (ctx->rows && row < ctx->row_count) {
-        uint64_t *w = ctx->words;
-        const unsigned char *p = ctx->row_base ? ctx->row_base + row * ctx->row_stride : NULL;
-        for (size_t k = 0; k < ctx->nrow; k++) {
-            uint64_t *word = &w[ctx->row_word[k].word];
-            switch (ctx->row_word[k].how) {
-            case KP_ROW_ADDRESS:
-                *word = (uint64_t)(uintptr_t)p;
-                break;
-            case KP_ROW_VALUE:
-                memcpy(word, p + ctx->row_word[k].offset, 8);
-                break;
-            default: /* the bits of start + row * step, as kp_range_record */
-                *word = ctx->range_start + (uint64_t)row * ctx->range_step;
-                break;
-            }
-        }
+        put_row(ctx, row);
         kp_task_fail_reset();
-        kp_kernel_invoke_words(ctx->kernel, w, &result);
+        kp_kernel_invoke_words(ctx->kernel, ctx->words, &result);
         finish_task(ctx, &result, o);
         return;
     }

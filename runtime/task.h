@@ -69,6 +69,15 @@ void kp_task_release(kp_task_ctx *ctx);
  * next kp_task_run on ctx. */
 void kp_task_run(kp_task_ctx *ctx, size_t index, kp_outcome *o);
 
+/* The row plan's short way (kp_task_fast): runs task `index` and returns
+ * true with the 8 bytes kp_task_run would put in o->value when the task
+ * succeeded; else returns false with *o filled as kp_task_run fills it. */
+bool kp_task_run_value(kp_task_ctx *ctx, size_t index, uint64_t *value, kp_outcome *o);
+
+/* Whether kp_task_run_value serves ctx: the row plan, no index map, and a
+ * fixed-width return type. */
+bool kp_task_fast(const kp_task_ctx *ctx);
+
 /* Calls `kernel` once with literal `args` (an initializer). Returns 0, or
  * KPOOL_EFAILED / a conversion error with the reason in err. */
 int kp_task_call_literals(const kp_kernel *kernel, const kp_template *args, kp_err *err);

@@ -135,6 +135,33 @@ static void send_control(uint8_t kind, const char *msg)
     send_record(tag, 0, msg, len, NULL, 0);
 }
 
+/* A plain success (ok, no text): task `index`'s 8 value bytes. */
+static inline void send_value(uint64_t index, uint64_t value)
+{
+    /* The common case: the next task of the open run adds its value. */
+    if (run_head >= 0 && index == run_next && (size_t)committed + 8 <= sizeof batch) {
+        memcpy(batch + committed, &value, 8);
+        committed += 8;
+        run_next++;
+        return;
+    }
+    /* Else a run begins: its header (the count is written when it closes),
+     * then the value, written in place (a record built on the stack and
+     * copied whole made the CPU wait on store forwarding). */
+    if ((size_t)committed + sizeof(kp_wire_result) + 8 > sizeof batch)
+        flush_batch();
+    close_run();
+    run_head = committed;
+    unsigned char *p = batch + committed;
+    uint64_t head = (index & KP_WIRE_INDEX_MASK) | (uint64_t)KP_WIRE_RUN << KP_WIRE_KIND_SHIFT,
+             one = 1;
+    memcpy(p, &head, 8);
+    memcpy(p + 8, &one, 8);
+    memcpy(p + 16, &value, 8);
+    run_next = index + 1;
+    committed += (sig_atomic_t)(sizeof(kp_wire_result) + 8);
+}
+
 static void send_outcome(const kp_outcome *o)
 {
     uint64_t value;
@@ -142,27 +169,7 @@ static void send_outcome(const kp_outcome *o)
     memcpy(&value, &o->value, sizeof value);
     uint64_t tag = (uint64_t)o->index & KP_WIRE_INDEX_MASK;
     if (o->kind == KP_TASK_OK && !o->str) {
-        /* The common case: the next task of the open run adds its value. */
-        if (run_head >= 0 && o->index == run_next && (size_t)committed + 8 <= sizeof batch) {
-            memcpy(batch + committed, &value, 8);
-            committed += 8;
-            run_next++;
-            return;
-        }
-        /* Else a run begins: its header (the count is written when it
-         * closes), then the value, written in place (a record built on the
-         * stack and copied whole made the CPU wait on store forwarding). */
-        if ((size_t)committed + sizeof(kp_wire_result) + 8 > sizeof batch)
-            flush_batch();
-        close_run();
-        run_head = committed;
-        unsigned char *p = batch + committed;
-        uint64_t head = tag | (uint64_t)KP_WIRE_RUN << KP_WIRE_KIND_SHIFT, one = 1;
-        memcpy(p, &head, 8);
-        memcpy(p + 8, &one, 8);
-        memcpy(p + 16, &value, 8);
-        run_next = (uint64_t)o->index + 1;
-        committed += (sig_atomic_t)(sizeof(kp_wire_result) + 8);
+        send_value(o->index, value);
         return;
     }
     if (o->kind != KP_TASK_OK)
@@ -261,6 +268,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
     kp_pool_shared *sh = a->shared;
     const bool traced = tracing; /* one predictable branch before and after each task */
     const bool track_time = sh->track_time;
+    /* Untraced row-plan tasks take the short way (kp_task_run_value). */
+    const bool fast = !traced && kp_task_fast(a->ctx);
     atomic_store_explicit(&me->run_attempt, attempt, memory_order_relaxed);
     atomic_store_explicit(&me->run_end, start + count, memory_order_relaxed);
     atomic_store(&me->run_start, start);
@@ -278,14 +287,21 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
             kp_trace_task_begin(index, attempt, ran > 0);
         atomic_store_explicit(&me->current, index + 1, memory_order_release);
         kp_outcome o;
-        kp_task_run(a->ctx, (size_t)index, &o);
+        uint64_t value;
         /* Clear `current` before the result is queued: a death between the
          * two re-runs the task rather than blaming it. */
-        atomic_store_explicit(&me->current, 0, memory_order_release);
-        o.attempts = (int)attempt;
-        if (traced)
-            kp_trace_task_end(&o);
-        send_outcome(&o);
+        if (fast && kp_task_run_value(a->ctx, (size_t)index, &value, &o)) {
+            atomic_store_explicit(&me->current, 0, memory_order_release);
+            send_value(index, value);
+        } else {
+            if (!fast)
+                kp_task_run(a->ctx, (size_t)index, &o);
+            atomic_store_explicit(&me->current, 0, memory_order_release);
+            o.attempts = (int)attempt;
+            if (traced)
+                kp_trace_task_end(&o);
+            send_outcome(&o);
+        }
         /* Send results at the latest KP_FLUSH_NS after they are ready. The
          * clock is read after every task while tasks are slow, and once per
          * up to 64 tasks while they are fast, so that reading it costs

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -126,21 +127,29 @@ static void destroy(fixture *f)
     free(f);
 }
 
-/* Runs every task the row plan's way and the general way; the outcomes
- * must be the same, bit for bit. */
+/* Runs every task the row plan's way (and, without an index map, its short
+ * way, kp_task_run_value) and the general way; the outcomes must be the
+ * same, bit for bit. */
 static void assert_same_both_ways(fixture *f, size_t tasks)
 {
     assert_true(f->ctx.rows);
+    bool short_way = kp_task_fast(&f->ctx);
+    assert_int_equal(short_way, !f->ctx.index_map);
     for (size_t i = 0; i < tasks; i++) {
-        kp_outcome fast, slow;
+        kp_outcome fast, slow, unused;
         f->ctx.rows = true;
         kp_task_run(&f->ctx, i, &fast);
+        uint64_t value = ~UINT64_C(0);
+        if (short_way)
+            assert_true(kp_task_run_value(&f->ctx, i, &value, &unused));
         f->ctx.rows = false;
         kp_task_run(&f->ctx, i, &slow);
         assert_int_equal(fast.kind, KP_TASK_OK);
         assert_int_equal(slow.kind, KP_TASK_OK);
         assert_int_equal(fast.type, slow.type);
         assert_memory_equal(&fast.value, &slow.value, sizeof fast.value);
+        if (short_way)
+            assert_memory_equal(&value, &slow.value, sizeof value);
     }
     f->ctx.rows = true;
 }
@@ -232,6 +241,28 @@ static int32_t half(int32_t x)
     return x / 2;
 }
 
+/* Results of every width: the short way must widen them as the general
+ * way does. */
+static int8_t low8(int64_t x)
+{
+    return (int8_t)(x * 37);
+}
+
+static uint16_t low16(int64_t x)
+{
+    return (uint16_t)(x * 4099);
+}
+
+static float third(int64_t x)
+{
+    return (float)x / 3.0f;
+}
+
+static bool odd(int64_t x)
+{
+    return x & 1;
+}
+
 /* A fixture over range(start, stop, step). */
 static fixture *make_range(kp_fnptr fn, const char *sig, const char *args, int64_t start,
                            int64_t stop, int64_t step)
@@ -262,6 +293,28 @@ static void test_range_integers_take_the_plan(void **state)
     destroy(f);
 }
 
+static void test_every_result_width_the_short_way(void **state)
+{
+    (void)state;
+    const struct {
+        kp_fnptr fn;
+        const char *sig;
+    } k[] = {{(kp_fnptr)low8, "i8 (i64 x)"},
+             {(kp_fnptr)low16, "u16 (i64 x)"},
+             {(kp_fnptr)third, "f32 (i64 x)"},
+             {(kp_fnptr)odd, "bool (i64 x)"},
+             {(kp_fnptr)half, "i32 (i32 x)"}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        fixture *f = make_range(k[i].fn, k[i].sig, "$0", -300, 300, 7);
+        if (i < 4) {
+            assert_same_both_ways(f, kp_input_count(f->input));
+        } else {
+            assert_false(kp_task_fast(&f->ctx)); /* no row plan: a range check */
+        }
+        destroy(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_one_dimension_and_the_index_map),
         cmocka_unit_test(test_conversions_keep_the_general_way),
         cmocka_unit_test(test_range_integers_take_the_plan),
+        cmocka_unit_test(test_every_result_width_the_short_way),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
