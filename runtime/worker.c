@@ -268,8 +268,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
     kp_pool_shared *sh = a->shared;
     const bool traced = tracing; /* one predictable branch before and after each task */
     const bool track_time = sh->track_time;
-    /* Untraced row-plan tasks take the short way (kp_task_run_value). */
-    const bool fast = !traced && kp_task_fast(a->ctx);
+    /* Row-plan tasks take the short way (kp_task_run_value). */
+    const bool fast = kp_task_fast(a->ctx);
     atomic_store_explicit(&me->run_attempt, attempt, memory_order_relaxed);
     atomic_store_explicit(&me->run_end, start + count, memory_order_relaxed);
     atomic_store(&me->run_start, start);
@@ -292,6 +292,14 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
          * two re-runs the task rather than blaming it. */
         if (fast && kp_task_run_value(a->ctx, (size_t)index, &value, &o)) {
             atomic_store_explicit(&me->current, 0, memory_order_release);
+            if (traced) {
+                o = (kp_outcome){.index = (size_t)index,
+                                 .kind = KP_TASK_OK,
+                                 .type = a->ctx->kernel->sig.ret,
+                                 .attempts = (int)attempt};
+                memcpy(&o.value, &value, sizeof value);
+                kp_trace_task_end(&o);
+            }
             send_value(index, value);
         } else {
             if (!fast)
