@@ -581,8 +581,11 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
         goto out;
     if ((rc = kp_errlog_open(&s.log, V(job, output, errors)->text, &job->err)) < 0)
         goto out;
+    /* workers = auto reads the affinity and cgroup files: once. */
+    kp_pool_config pcfg;
+    kp_job_pool_config(job, &pcfg);
     if ((job->trace_path || job->report_path) &&
-        (rc = kp_tracing_open(&tracing, job->trace_path, job->report_path, workers_of(job),
+        (rc = kp_tracing_open(&tracing, job->trace_path, job->report_path, pcfg.workers,
                               &job->err)) < 0)
         goto out;
     if (resume && !quiet)
@@ -597,8 +600,6 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
     }
 
     job->ran = true;
-    kp_pool_config pcfg;
-    kp_job_pool_config(job, &pcfg);
     if (hooks && (rc = hooks->start(hooks->user, &pcfg, left, nleft, &job->err)) < 0)
         goto out;
     s.map = left;

@@ -767,9 +767,6 @@ int kp_output_write(kp_output *out, const kp_outcome *o, kp_err *err)
     return stream_check(&out->s, err);
 }
 
-/* csv, integer results (with or without the index): the seed's shape, so
- * the hot case of the hot path. Lines are formatted into a block, a block is
- * one fwrite. */
 /* The longest line of an integer result: jsonl with a 20-digit index and a
  * 20-digit negative value. */
 #define INT_LINE_MAX 66
@@ -800,7 +797,9 @@ static inline char *int_line(char *p, bool jsonl, bool with_index, bool sign, ui
     return p;
 }
 
-/* The lines of a run of integer results (csv or jsonl), formatted in blocks. */
+/* The lines of a run of integer results, csv or jsonl: the seed's shape, so
+ * the hot case of the hot path. Lines are formatted into a block, a block is
+ * one fwrite. */
 static void write_int_run(kp_output *out, size_t first, const unsigned char *values, size_t stride,
                           size_t n)
 {
