@@ -179,23 +179,34 @@ rank_agent() {
   done
 }
 
-# kill_rank_agent JOB N RANK FILE BYTES: runs JOB on N ranks in the
+# kill_when JOB N FILE BYTES WHAT FIND...: runs JOB on N ranks in the
 # background (stdout, stderr in $T/first.out, first.err); once FILE holds
-# more than BYTES, kills rank RANK's kpool process with SIGKILL, as a node
-# dying would; then waits for the launcher.
-kill_rank_agent() {
-  local j=$1 n=$2 rank=$3 file=$4 bytes=$5 agent="" tries=0
+# more than BYTES, kills with SIGKILL the process `FIND...` prints (WHAT
+# names it in the failure), as a node dying would; then waits for the
+# launcher.
+kill_when() {
+  local j=$1 n=$2 file=$3 bytes=$4 what=$5 pid="" tries=0
+  shift 5
   "$MPIEXEC" -n "$n" "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
   local launcher=$!
-  while [ -z "$agent" ] && [ "$tries" -lt 150 ]; do
+  while [ -z "$pid" ] && [ "$tries" -lt 150 ]; do
     tries=$((tries + 1))
     sleep 0.1
     [ "$(stat -c %s "$file" 2>/dev/null || echo 0)" -gt "$bytes" ] || continue
-    agent=$(rank_agent "$j" "$rank")
+    pid=$("$@")
   done
-  [ -n "$agent" ] || fail "cannot find rank $rank's kpool process"
-  [ -n "$agent" ] && kill -9 "$agent"
+  [ -n "$pid" ] || fail "cannot find $what"
+  [ -n "$pid" ] && kill -9 "$pid"
   wait "$launcher"
+}
+
+# relay_of JOB RANK: rank 0's relay process for RANK, or nothing yet. Rank
+# 0's pool forks its worker first, then the relays of ranks 1, 2, ...
+relay_of() {
+  local agent pool
+  agent=$(rank_agent "$1" 0)
+  [ -n "$agent" ] && pool=$(pgrep -P "$agent" | head -1)
+  [ -n "$pool" ] && pgrep -P "$pool" | sort -n | sed -n "$(($2 + 1))p"
 }
 
 case_rank_lost() {
@@ -203,7 +214,7 @@ case_rank_lost() {
   j=$(job lost worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/lost.csv" \
     "format = jsonl")
   # Once results are being recorded (a loaded machine and ASan start slowly).
-  kill_rank_agent "$j" 3 2 "$T/lost.csv" 512
+  kill_when "$j" 3 "$T/lost.csv" 512 "rank 2's kpool process" rank_agent "$j" 2
   # Hydra kills every rank with SIGKILL when one dies. Rank 0's pool
   # process outlives its agent: a relay that notices first says a rank was
   # lost, or else the pool says its agent died; under a launcher that sends
@@ -225,7 +236,7 @@ case_rank_lost() {
 case_agent_killed() {
   local j
   j=$(job agent worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/agent.csv")
-  kill_rank_agent "$j" 1 0 "$T/agent.csv" 100
+  kill_when "$j" 1 "$T/agent.csv" 100 "rank 0's kpool process" rank_agent "$j" 0
   grep -qF "rank 0's MPI process died before the run ended" "$T/first.err" ||
     fail "no message about rank 0's process: $(head -c 2000 "$T/first.err")"
   grep -qF "(interrupted by SIGTERM)" "$T/first.err" ||
@@ -239,22 +250,9 @@ case_agent_killed() {
 # A relay of rank 0 dies (killed): the run stops with a message naming its
 # rank instead of hanging, and the journal keeps what finished.
 case_relay_killed() {
-  local j agent="" pool="" relay=""
+  local j
   j=$(job relay worker_pid_slow 0:400 "chunksize = 2" "[output]" "path = $T/relay.csv")
-  "$MPIEXEC" -n 3 "$KPOOL" run "$j" >"$T/first.out" 2>"$T/first.err" &
-  local launcher=$! tries=0
-  while [ -z "$relay" ] && [ "$tries" -lt 150 ]; do
-    tries=$((tries + 1))
-    sleep 0.1
-    [ "$(stat -c %s "$T/relay.csv" 2>/dev/null || echo 0)" -gt 100 ] || continue
-    agent=$(rank_agent "$j" 0)
-    [ -n "$agent" ] && pool=$(pgrep -P "$agent" | head -1)
-    # Rank 0's pool forks its worker first, then the relays of ranks 1, 2.
-    [ -n "$pool" ] && relay=$(pgrep -P "$pool" | sort -n | sed -n 3p)
-  done
-  [ -n "$relay" ] || fail "cannot find rank 0's relay of rank 2"
-  [ -n "$relay" ] && kill -9 "$relay"
-  wait "$launcher"
+  kill_when "$j" 3 "$T/relay.csv" 100 "rank 0's relay of rank 2" relay_of "$j" 2
   grep -qF "the relay to MPI rank 2 died (SIGKILL)" "$T/first.err" ||
     fail "no message about the relay: $(head -c 2000 "$T/first.err")"
   [ -s "$T/relay.csv.journal" ] || fail "no journal after the relay died"
