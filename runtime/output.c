@@ -826,6 +826,36 @@ static void write_int_run(kp_output *out, size_t first, const unsigned char *val
     put(&out->s, block, used);
 }
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The slots of a run of npy results: on a little-endian host a value's
+ * first bytes are its slot's bytes (values are widened to 8 bytes the way
+ * write_npy reads them), so a run is packed into blocks, or written as it
+ * is when its values are 8-byte slots side by side. */
+static void write_npy_run(kp_output *out, const unsigned char *values, size_t stride, size_t n)
+{
+    size_t size = kp_type_size(out->type);
+    if (size == stride) {
+        put(&out->s, values, n * size);
+    } else {
+        unsigned char block[16384];
+        size_t used = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (used + size > sizeof block) {
+                put(&out->s, block, used);
+                used = 0;
+            }
+            if (out->type == KP_T_BOOL)
+                block[used] = values[k * stride] != 0;
+            else
+                memcpy(block + used, values + k * stride, size);
+            used += size;
+        }
+        put(&out->s, block, used);
+    }
+    out->slots += n;
+}
+#endif
+
 int kp_output_write_run(kp_output *out, size_t first, kp_type type, const unsigned char *values,
                         size_t stride, size_t n, kp_err *err)
 {
@@ -836,6 +866,14 @@ int kp_output_write_run(kp_output *out, size_t first, kp_type type, const unsign
         write_int_run(out, first, values, stride, n);
         return stream_check(&out->s, err);
     }
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* A run that fits the slots left, starting at the next one; any other
+     * goes one by one below, which says what is wrong with it. */
+    if (out->format == KP_OUT_NPY && first == out->slots && n <= out->total - out->slots) {
+        write_npy_run(out, values, stride, n);
+        return stream_check(&out->s, err);
+    }
+#endif
     for (size_t k = 0; k < n; k++) {
         kp_outcome o = {.index = first + k, .kind = KP_TASK_OK, .type = type, .attempts = 1};
         memcpy(&o.value, values + k * stride, sizeof o.value);

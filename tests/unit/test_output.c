@@ -232,7 +232,42 @@ static void test_write_run_same_as_one_by_one(void **state)
     assert_run_same(KP_OUT_CSV, KP_T_F64, false, o, N);
     assert_run_same(KP_OUT_NPY, KP_T_F64, false, o, N);
     assert_run_same(KP_OUT_CSV, KP_T_F64, false, o, 0);
+    /* npy slots of every width, packed from 16-byte-apart values. */
+    static const kp_type ints[] = {KP_T_I8, KP_T_I16, KP_T_I32, KP_T_I64};
+    static const kp_type uints[] = {KP_T_U8, KP_T_U16, KP_T_U32, KP_T_U64};
+    for (size_t t = 0; t < 4; t++) {
+        for (size_t i = 0; i < N; i++)
+            o[i] = ok_i(i, ints[t], (int64_t)(i * 0x9e3779b97f4a7c15u) >> (64 - (8 << t)));
+        assert_run_same(KP_OUT_NPY, ints[t], false, o, N);
+        for (size_t i = 0; i < N; i++)
+            o[i] = ok_u(i, uints[t], (i * 0x9e3779b97f4a7c15u) >> (64 - (8 << t)));
+        assert_run_same(KP_OUT_NPY, uints[t], false, o, N);
+    }
+    for (size_t i = 0; i < N; i++)
+        o[i] = ok_f32(i, (float)i / 3.0f);
+    assert_run_same(KP_OUT_NPY, KP_T_F32, false, o, N);
+    for (size_t i = 0; i < N; i++)
+        o[i] = ok_b(i, i % 3 == 0);
+    assert_run_same(KP_OUT_NPY, KP_T_BOOL, false, o, N);
     free(o);
+}
+
+/* An npy run must start at the next slot and fit the slots the header
+ * declares; the error names the task and slot as one by one would. */
+static void test_npy_run_out_of_place_is_refused(void **state)
+{
+    (void)state;
+    kp_output_config cfg = {
+        .path = tmp_path("npyrun"), .format = KP_OUT_NPY, .type = KP_T_I64, .total = 4};
+    kp_output *out;
+    kp_err err = {0};
+    assert_int_equal(kp_output_open(&out, &cfg, &err), 0);
+    unsigned char v[5 * 8] = {0};
+    assert_int_equal(kp_output_write_run(out, 1, KP_T_I64, v, 8, 2, &err), KPOOL_EINVAL);
+    assert_non_null(strstr(err.msg, "task 1 arrived for slot 0"));
+    assert_int_equal(kp_output_write_run(out, 0, KP_T_I64, v, 8, 5, &err), KPOOL_EINVAL);
+    assert_non_null(strstr(err.msg, "task 4 is one result too many"));
+    kp_output_close(out, &err);
 }
 
 static void test_write_run_of_another_type_is_refused(void **state)
@@ -1519,6 +1554,7 @@ int main(void)
         cmocka_unit_test(test_resume_refuses_an_output_that_lost_its_prefix),
         cmocka_unit_test(test_resume_npy_continues_after_its_slots),
         cmocka_unit_test(test_write_run_of_another_type_is_refused),
+        cmocka_unit_test(test_npy_run_out_of_place_is_refused),
         cmocka_unit_test(test_csv_integers_one_line_per_task),
         cmocka_unit_test(test_csv_unsigned_full_range),
         cmocka_unit_test(test_csv_index_prefixes_each_line),
