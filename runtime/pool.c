@@ -81,6 +81,8 @@ typedef struct pool {
     size_t chunk; /* fixed claim size, 0 = guided */
     kp_pool_shared *shared;
     size_t shared_size;
+    uint64_t *values; /* the value slots (wire.h), or NULL */
+    uint64_t value_mask;
     worker *w;
     int nw;          /* slots: the local workers, then (backend = mpi, rank 0) the remote ones */
     int lw;          /* local workers */
@@ -542,7 +544,9 @@ static int spawn(pool *p, int i)
                             .shared = p->shared,
                             .cfg = p->cfg,
                             .ctx = p->ctx,
-                            .parent = parent};
+                            .parent = parent,
+                            .values = is_remote(p, i) ? NULL : p->values,
+                            .value_mask = p->value_mask};
         if (is_remote(p, i))
             p->cfg->remote_main(&a, i - p->lw, p->cfg->remote_user);
         kp_worker_main(&a);
@@ -935,6 +939,21 @@ static void parse_results(pool *p, int i)
             take_plain(p, &run, index, w->rbuf + off + sizeof r, 8, r.value, type);
             w->tasks_run += r.value;
             off += sizeof r + 8 * r.value;
+            continue;
+        }
+        if (kind == KP_WIRE_SLOTS && p->values) {
+            /* A run whose values wait in the slots; it may wrap their end. */
+            uint64_t n = r.value;
+            w->tasks_run += n;
+            off += sizeof r;
+            while (n) {
+                uint64_t k = index & p->value_mask, part = p->value_mask + 1 - k;
+                if (part > n)
+                    part = n;
+                take_plain(p, &run, index, (const unsigned char *)(p->values + k), 8, part, type);
+                index += part;
+                n -= part;
+            }
             continue;
         }
         if (kind == 0) {
@@ -1447,6 +1466,21 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     atomic_store(&p.shared->window_end, cfg->completion_order ? UINT64_MAX : p.window);
     if (cfg->feed)
         atomic_store(&p.shared->cursor, total); /* nothing to claim: ranges come fed */
+    if (!cfg->completion_order && !cfg->feed && sink->emit_run) {
+        /* Value slots for the window (wire.h); without them if they cannot
+         * be had, values come through the pipes as before. */
+        uint64_t slots = 1024;
+        while (slots < p.window)
+            slots *= 2;
+        void *v = slots > KP_WIRE_VALUE_SLOTS_MAX
+                      ? MAP_FAILED
+                      : mmap(NULL, slots * 8, PROT_READ | PROT_WRITE,
+                             MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (v != MAP_FAILED) {
+            p.values = v;
+            p.value_mask = slots - 1;
+        }
+    }
 
     /* SIGINT/SIGTERM only interrupt ppoll; SIGPIPE from a dead worker's pipe
      * shows up as EPIPE instead. */
@@ -1509,5 +1543,7 @@ out:
     free(p.final);
     if (p.shared)
         munmap(p.shared, p.shared_size);
+    if (p.values)
+        munmap(p.values, (p.value_mask + 1) * 8);
     return rc;
 }

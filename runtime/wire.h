@@ -55,7 +55,21 @@ enum {
      * then n values of 8 bytes (kp_outcome.value's bytes), one per task:
      * 8 bytes a result instead of 16. Only a worker sends it to its pool. */
     KP_WIRE_RUN = 0x44,
+    /* A run of plain successes whose values the worker stored in the pool's
+     * value slots (kp_worker_args.values): the index is the first task's,
+     * the value how many follow; nothing else follows. Sent instead of
+     * KP_WIRE_RUN when the pool has the slots. */
+    KP_WIRE_SLOTS = 0x45,
 };
+
+/* Value slots: in input order, every task a local worker runs lies within
+ * the window, [next_emit, next_emit + window), and the coordinator reads a
+ * task's value before the window moves past it; so a ring of at least
+ * `window` 8-byte slots, task i in slot i & mask, never has two values of
+ * unread tasks in one slot. Workers store values there and send only a
+ * KP_WIRE_SLOTS record a run, and no value crosses a pipe. Larger windows
+ * (huge chunk sizes) do without, rather than map more. */
+#define KP_WIRE_VALUE_SLOTS_MAX (UINT64_C(1) << 20)
 
 /* Messages are capped so that a worker's batch stays small. */
 #define KP_WIRE_MSG_MAX 1000
@@ -139,6 +153,8 @@ typedef struct kp_worker_args {
     const kp_pool_config *cfg;
     kp_task_ctx *ctx;
     pid_t parent;
+    uint64_t *values;    /* the value slots (shared), or NULL */
+    uint64_t value_mask; /* slots - 1 */
 } kp_worker_args;
 
 /* The worker process's whole life; never returns (it _exits). */

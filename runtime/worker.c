@@ -38,6 +38,13 @@ static volatile sig_atomic_t committed;
  * `committed`: so a handler can close it at any instant. */
 static volatile sig_atomic_t run_head = -1;
 static uint64_t run_next; /* the index the run's next task must have */
+/* With the pool's value slots (wire.h), values go there and every run is a
+ * KP_WIRE_SLOTS record: `run_tasks` says how many of its values are stored,
+ * and a run is sent once it has as many as a batch would hold. */
+static uint64_t *values;
+static uint64_t value_mask;
+static volatile sig_atomic_t run_tasks;
+#define KP_SLOTS_RUN_MAX (KP_WORKER_BATCH / 8)
 static int64_t last_flush_ns;
 /* How often run_range reads the clock (see there). */
 static int64_t last_check_ns;
@@ -62,7 +69,8 @@ static void close_run(void)
 {
     int h = run_head;
     if (h >= 0 && h < committed) {
-        uint64_t n = ((uint64_t)committed - (uint64_t)h - sizeof(kp_wire_result)) / 8;
+        uint64_t n = values ? (uint64_t)run_tasks
+                            : ((uint64_t)committed - (uint64_t)h - sizeof(kp_wire_result)) / 8;
         memcpy(batch + h + offsetof(kp_wire_result, value), &n, sizeof n);
     }
 }
@@ -135,9 +143,40 @@ static void send_control(uint8_t kind, const char *msg)
     send_record(tag, 0, msg, len, NULL, 0);
 }
 
+/* send_value with the value slots: the value goes to its slot, and the
+ * open run counts it once it is there. */
+static inline void store_value(uint64_t index, uint64_t value)
+{
+    if (run_head >= 0 && index == run_next && run_tasks < KP_SLOTS_RUN_MAX) {
+        values[index & value_mask] = value;
+        atomic_signal_fence(memory_order_release);
+        run_tasks++;
+        run_next++;
+        return;
+    }
+    if (run_head >= 0 && run_tasks >= KP_SLOTS_RUN_MAX)
+        flush_batch(); /* as often as full batches of values went before */
+    if ((size_t)committed + sizeof(kp_wire_result) > sizeof batch)
+        flush_batch();
+    close_run();
+    values[index & value_mask] = value;
+    run_head = committed;
+    kp_wire_result r = {
+        (index & KP_WIRE_INDEX_MASK) | (uint64_t)KP_WIRE_SLOTS << KP_WIRE_KIND_SHIFT, 1};
+    memcpy(batch + committed, &r, sizeof r);
+    run_tasks = 1;
+    run_next = index + 1;
+    atomic_signal_fence(memory_order_release);
+    committed += (sig_atomic_t)sizeof r;
+}
+
 /* A plain success (ok, no text): task `index`'s 8 value bytes. */
 static inline void send_value(uint64_t index, uint64_t value)
 {
+    if (values) {
+        store_value(index, value);
+        return;
+    }
     /* The common case: the next task of the open run adds its value. */
     if (run_head >= 0 && index == run_next && (size_t)committed + 8 <= sizeof batch) {
         memcpy(batch + committed, &value, 8);
@@ -364,6 +403,8 @@ _Noreturn void kp_worker_main(const kp_worker_args *a)
     if (getppid() != a->parent)
         _exit(3);
     result_fd = a->result_fd;
+    values = a->values;
+    value_mask = a->value_mask;
     committed = 0;
     tracing = a->cfg->trace && kp_trace_worker_begin(a->cfg->trace, a->slot);
     setup_signals();

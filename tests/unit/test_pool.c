@@ -201,12 +201,18 @@ static void test_run_input_order_every_task_once(void **state)
 
 /* Guided claims over many tasks: whole runs of results come in their turn
  * or wait behind other workers' (the ways pool.c takes in one piece). */
+/* More tasks than the value slots hold (wire.h: 131072 for these windows),
+ * so values wrap them, with guided claims, with chunks that straddle the
+ * slots' end, and with chunks too large for slots (values come through the
+ * pipes). */
 static void test_run_input_order_large_guided(void **state)
 {
     (void)state;
-    for (int round = 0; round < 3; round++) {
+    static const size_t chunks[] = {0, 0, 0, 1000, 1000, 300000};
+    for (int round = 0; round < 6; round++) {
         fixture *f = make((kp_fnptr)twice, 300000);
         f->cfg.workers = 2 + round % 2;
+        f->cfg.chunksize = chunks[round];
         assert_int_equal(run(f), 0);
         assert_int_equal(f->c.n, 300000);
         for (size_t i = 0; i < 300000; i++) {
