@@ -115,6 +115,12 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot);
 static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows);
 static inline void kp_trace_task_end(const kp_outcome *o);
 
+/* kp_trace_task_end for an ok task with its value's 8 bytes (the short way
+ * of worker.c): the outcome is made only when the task does not extend the
+ * open run. */
+static inline void kp_trace_task_end_ok(uint64_t index, kp_type type, uint32_t attempt,
+                                        uint64_t value);
+
 /* Closes the open run and writes the buffered lines. Async-signal-safe;
  * call with SIGTERM blocked (or from a handler). */
 void kp_trace_worker_flush(void);
@@ -229,26 +235,52 @@ static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool fo
     atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
 }
 
-static inline void kp_trace_task_end(const kp_outcome *o)
+/* The end of the task the slot shows: reads the clock, frees the slot. */
+static inline uint64_t kp_trace_stop_(void)
+{
+    uint64_t now = kp_trace_read();
+    atomic_store_explicit(&kp_trace_local.slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
+    return now;
+}
+
+/* The common case: an ok task (pool task number `index`) that extends the
+ * open run (1 <= n < the most) by its end `now`, committed after the
+ * reading is stored. False when it does not extend it. */
+static inline bool kp_trace_extend_(uint64_t index, uint64_t now)
 {
     kp_trace_worker *w = &kp_trace_local;
-    uint64_t now = kp_trace_read();
-    atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
     uint32_t n = (uint32_t)state;
-    uint64_t task = w->map ? w->map[o->index] : o->index;
-    /* The common case: the task extends the open run (1 <= n < the most)
-     * by its end, committed after the reading is stored. */
-    if (o->kind == KP_TASK_OK && n - 1 < KP_TRACE_RUN_MAX - 1 && task == w->next &&
-        w->attempt == w->run_attempt) {
+    uint64_t task = w->map ? w->map[index] : index;
+    if (n - 1 < KP_TRACE_RUN_MAX - 1 && task == w->next && w->attempt == w->run_attempt) {
         w->reading[n] = now;
         atomic_signal_fence(memory_order_release);
         atomic_store_explicit(&w->state, state + 1, memory_order_relaxed);
         w->next = task + 1;
         w->last = now;
-        return;
+        return true;
     }
+    return false;
+}
+
+static inline void kp_trace_task_end(const kp_outcome *o)
+{
+    uint64_t now = kp_trace_stop_();
+    if (o->kind == KP_TASK_OK && kp_trace_extend_(o->index, now))
+        return;
     kp_trace_task_end_apart(o, now);
+}
+
+static inline void kp_trace_task_end_ok(uint64_t index, kp_type type, uint32_t attempt,
+                                        uint64_t value)
+{
+    uint64_t now = kp_trace_stop_();
+    if (kp_trace_extend_(index, now))
+        return;
+    kp_outcome o = {
+        .index = (size_t)index, .kind = KP_TASK_OK, .type = type, .attempts = (int)attempt};
+    memcpy(&o.value, &value, sizeof o.value);
+    kp_trace_task_end_apart(&o, now);
 }
 
 #endif

@@ -331,14 +331,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
          * two re-runs the task rather than blaming it. */
         if (fast && kp_task_run_value(a->ctx, (size_t)index, &value, &o)) {
             atomic_store_explicit(&me->current, 0, memory_order_release);
-            if (traced) {
-                o = (kp_outcome){.index = (size_t)index,
-                                 .kind = KP_TASK_OK,
-                                 .type = a->ctx->kernel->sig.ret,
-                                 .attempts = (int)attempt};
-                memcpy(&o.value, &value, sizeof value);
-                kp_trace_task_end(&o);
-            }
+            if (traced)
+                kp_trace_task_end_ok(index, a->ctx->kernel->sig.ret, attempt, value);
             send_value(index, value);
         } else {
             if (!fast)
