@@ -6,7 +6,8 @@
  * from `cursor` with one compare-and-swap, so handing out a task costs no
  * system call. Only tasks handed back (a dead worker's unfinished range, a
  * retry) travel over a worker's task pipe. Results travel back in batches over
- * its result pipe. */
+ * its result pipe; in input order, plain values wait in shared value slots
+ * instead, and the pipe only says which (KP_WIRE_SLOTS). */
 #ifndef KP_WIRE_H
 #define KP_WIRE_H
 
