@@ -29,6 +29,13 @@ static int64_t segv_on_7(int64_t x)
     return 2 * x;
 }
 
+static int64_t segv_every_50000(int64_t x)
+{
+    if (x % 50000 == 49999)
+        raise(SIGSEGV);
+    return 2 * x;
+}
+
 static int64_t pid_of_worker(int64_t x)
 {
     (void)x;
@@ -266,6 +273,29 @@ static void test_run_crash_costs_one_task(void **state)
     destroy(f);
 }
 
+/* Crashes in the middle of long ranges, whose values wait in the value
+ * slots: the handler's run record keeps every value stored before the
+ * crash, and the rest of the range is handed back and run. */
+static void test_run_crash_in_a_long_range_costs_one_task(void **state)
+{
+    (void)state;
+    fixture *f = make((kp_fnptr)segv_every_50000, 200000);
+    assert_int_equal(run(f), KPOOL_EFAILED);
+    assert_int_equal(f->c.n, 200000);
+    for (size_t i = 0; i < 200000; i++) {
+        assert_int_equal(f->c.order[i], i);
+        if (i % 50000 == 49999) {
+            assert_int_equal(f->c.by_index[i].kind, KP_TASK_CRASHED);
+        } else {
+            assert_int_equal(f->c.by_index[i].kind, KP_TASK_OK);
+            assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
+        }
+    }
+    assert_int_equal(f->stats.failed, 4);
+    assert_int_equal(f->stats.ok, 200000 - 4);
+    destroy(f);
+}
+
 static void test_run_retries_count_attempts(void **state)
 {
     (void)state;
@@ -376,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_guided_claim_shrinks_to_one),
         cmocka_unit_test(test_run_input_order_every_task_once),
         cmocka_unit_test(test_run_input_order_large_guided),
+        cmocka_unit_test(test_run_crash_in_a_long_range_costs_one_task),
         cmocka_unit_test(test_run_completion_order_every_task_once),
         cmocka_unit_test(test_run_crash_costs_one_task),
         cmocka_unit_test(test_run_retries_count_attempts),
