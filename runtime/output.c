@@ -779,18 +779,18 @@ static inline char *int_line(char *p, bool jsonl, bool with_index, bool sign, ui
 {
     if (jsonl) {
         memcpy(p, "{\"index\": ", 10);
-        p = kp_fmt_u64(p + 10, index);
+        p = kp_fmt_u64_wide(p + 10, index);
         memcpy(p, ", \"result\": ", 12);
         p += 12;
     } else if (with_index) {
-        p = kp_fmt_u64(p, index);
+        p = kp_fmt_u64_wide(p, index);
         *p++ = ',';
     }
     if (sign && (int64_t)v < 0) {
         *p++ = '-';
         v = (uint64_t)0 - v; /* exact for INT64_MIN too */
     }
-    p = kp_fmt_u64(p, v);
+    p = kp_fmt_u64_wide(p, v);
     if (jsonl)
         *p++ = '}';
     *p++ = '\n';

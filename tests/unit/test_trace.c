@@ -150,6 +150,22 @@ static size_t read_lines(const char *path, tline *lines, size_t max)
     return n;
 }
 
+/* kp_fmt_u64 and kp_fmt_u64_wide both write v as printf would; the wide
+ * one writes nothing beyond p + 20. */
+static void assert_fmt_u64(uint64_t v)
+{
+    char want[32], buf[32];
+    snprintf(want, sizeof want, "%" PRIu64, v);
+    *kp_fmt_u64(buf, v) = '\0';
+    assert_string_equal(buf, want);
+    memset(buf, '#', sizeof buf);
+    char *end = kp_fmt_u64_wide(buf, v);
+    assert_int_equal(end - buf, strlen(want));
+    assert_memory_equal(buf, want, strlen(want));
+    for (size_t k = 20; k < sizeof buf; k++)
+        assert_int_equal(buf[k], '#');
+}
+
 static void test_fmt_u64_writes_decimal(void **state)
 {
     (void)state;
@@ -159,37 +175,36 @@ static void test_fmt_u64_writes_decimal(void **state)
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         *kp_fmt_u64(buf, values[i]) = '\0';
         assert_string_equal(buf, want[i]);
+        assert_fmt_u64(values[i]);
     }
+    /* The wide writer's lanes: every value below 10^6, and a stride through
+     * the rest below 10^8. */
+    for (uint64_t v = 0; v < 1000000; v++)
+        assert_fmt_u64(v);
+    for (uint64_t v = 1000000; v < 100000000; v += 9973)
+        assert_fmt_u64(v);
     /* Every length: each power of ten, one below it, and powers of two. */
-    char want_buf[32];
     uint64_t p = 1;
     for (int digits = 1; digits <= 20; digits++, p *= 10) {
         const uint64_t around[] = {p, p - 1, p + 1, p * 2 - 1};
         for (size_t k = 0; k < 4; k++) {
             if (digits == 20 && k == 3)
                 continue; /* 2 * 10^19 - 1 does not fit */
-            snprintf(want_buf, sizeof want_buf, "%" PRIu64, around[k]);
-            *kp_fmt_u64(buf, around[k]) = '\0';
-            assert_string_equal(buf, want_buf);
+            assert_fmt_u64(around[k]);
         }
     }
     for (int bit = 0; bit < 64; bit++) {
         uint64_t v = UINT64_C(1) << bit;
         const uint64_t around[] = {v, v - 1, v | (v - 1)};
-        for (size_t k = 0; k < 3; k++) {
-            snprintf(want_buf, sizeof want_buf, "%" PRIu64, around[k]);
-            *kp_fmt_u64(buf, around[k]) = '\0';
-            assert_string_equal(buf, want_buf);
-        }
+        for (size_t k = 0; k < 3; k++)
+            assert_fmt_u64(around[k]);
     }
     /* Every digit in every place: pseudo-random values of every length. */
     uint64_t x = 88172645463325252u;
     for (int i = 0; i < 20000; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         uint64_t v = x >> (i % 64);
-        snprintf(want_buf, sizeof want_buf, "%" PRIu64, v);
-        *kp_fmt_u64(buf, v) = '\0';
-        assert_string_equal(buf, want_buf);
+        assert_fmt_u64(v);
     }
 }
 
