@@ -15,11 +15,12 @@ int kp_write_all(int fd, const void *buf, size_t len);
  * previous run's results waits for the writeback ext4 started when that
  * file, truncated in its turn, was closed (auto_da_alloc), and ext4 then
  * writes the new one out at close: tens of milliseconds for a few MB. So a
- * non-empty regular file of ours with no other link is unlinked and created
- * anew, exclusively and in its old mode (if something else took the name in
- * between, it is opened as usual); anything else (a symlink, a device, a
- * FIFO, a file with other links or another owner) is truncated in place.
- * Returns the descriptor, or -1 with errno. */
+ * non-empty regular file of ours with no other link is replaced: a new file
+ * with its permission bits is created beside it (`path`.kpool-PID-N) and
+ * renamed over it, so the old one goes only once the new one exists (when
+ * the new one cannot be made, the old one is truncated as below); anything
+ * else (a symlink, a device, a FIFO, a file with other links or another
+ * owner) is truncated in place. Returns the descriptor, or -1 with errno. */
 int kp_open_afresh(const char *path, int flags);
 
 /* CLOCK_MONOTONIC in nanoseconds. */

@@ -66,6 +66,12 @@ case_output_replaces_file() {
   [ "$(stat -c %a "$T/out.csv")" = 600 ] || fail "mode $(stat -c %a "$T/out.csv"), expected 600"
   [ "$(head -1 <&9)" = "old results" ] || fail "a reader of the old file lost it"
   exec 9<&-
+  chmod 666 "$T/out.csv" # wider than the umask lets a new file be
+  kp run "$SRC/config/seed.ini" -o "$T/out.csv" --quiet
+  expect_status 0
+  expect_same "$T/out.csv" "$DATA/seed.expected.csv"
+  [ "$(stat -c %a "$T/out.csv")" = 666 ] || fail "mode $(stat -c %a "$T/out.csv"), expected 666"
+  ! ls "$T"/out.csv.* >/dev/null 2>&1 || fail "left behind: $(ls "$T"/out.csv.*)"
   printf 'old\n' >"$T/target.csv"
   ln -s "$T/target.csv" "$T/link.csv"
   kp run "$SRC/config/seed.ini" -o "$T/link.csv" --quiet
