@@ -19,6 +19,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
 #include <signal.h>
@@ -261,13 +262,44 @@ static int run_remote(kpool_job_t *job, int ctl)
 
 /* ---- the pool process -------------------------------------------------- */
 
-/* After rank 0's run stopped on SIGTERM: true when the agent is gone (its
- * end of ctl closed within a moment), not merely forwarding a SIGTERM. */
-static bool agent_died(int ctl)
+/* True when process `pid` is exiting or gone: /proc shows it a zombie, or
+ * its flags PF_EXITING, or it is not there. */
+static bool exiting(pid_t pid)
 {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    /* pid (comm) state ppid pgrp session tty_nr tpgid flags ...; comm may
+     * hold spaces and parentheses, so fields count from the last ')'. */
+    const char *p = strrchr(buf, ')');
+    char state;
+    unsigned long flags;
+    if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+        return false;
+    return state == 'Z' || state == 'X' || (flags & 0x4); /* PF_EXITING */
+}
+
+/* After rank 0's run stopped on SIGTERM: true when the agent is gone or
+ * going, not merely forwarding a SIGTERM. The parent-death signal comes
+ * when the agent's first thread exits; its end of ctl closes only when its
+ * last thread has torn down its memory, which under load took longer than
+ * the 100 ms this waits for it (1 run in 15 of the MPI tests), so the
+ * agent's state in /proc says it too. */
+static bool agent_died(int ctl, pid_t agent)
+{
+    if (getppid() != agent || exiting(agent))
+        return true;
     struct pollfd p = {.fd = ctl, .events = POLLIN};
     char c;
-    return poll(&p, 1, 100) == 1 && recv(ctl, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    return (poll(&p, 1, 100) == 1 && recv(ctl, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) ||
+           getppid() != agent || exiting(agent);
 }
 
 static _Noreturn void pool_process(kpool_job_t *job, int flags, int ctl, pid_t agent)
@@ -336,7 +368,7 @@ static _Noreturn void pool_process(kpool_job_t *job, int flags, int ctl, pid_t a
         status = run_rank0(job, flags, &r);
         free(r.fds);
         /* A dead agent cannot say what stopped the run; say it here. */
-        if (status == 143 && agent_died(ctl))
+        if (status == 143 && agent_died(ctl, agent))
             fprintf(stderr,
                     "kpool: rank 0's MPI process died before the run ended (MPI launchers kill "
                     "every rank when one rank is lost: a process or its node died); with the "
