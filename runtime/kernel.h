@@ -53,6 +53,12 @@ typedef struct kp_kernel {
     bool direct;
     uint8_t direct_load[KP_DIRECT_REGS];
     uint8_t direct_slot[KP_DIRECT_REGS];
+    /* How kp_kernel_invoke_value widens the return register to a value's
+     * 8 bytes, set by kp_kernel_prepare: a bool becomes 0 or 1; anything
+     * else is shifted up by ret_shift bits (64 less its width, 0 for 8-byte
+     * types) and back down, arithmetically when ret_signed. */
+    bool ret_bool, ret_signed;
+    uint8_t ret_shift;
 } kp_kernel;
 
 /* Fills in k->cif and k->arg_types from k->sig, and decides whether the
