@@ -202,7 +202,7 @@ static inline void send_value(uint64_t index, uint64_t value)
     if ((size_t)committed + sizeof(kp_wire_result) + 8 > sizeof batch)
         flush_batch();
     close_run();
-    run_head = -1;
+    run_head = -1; /* as in store_value */
     run_in_slots = 0;
     run_head = committed;
     unsigned char *p = batch + committed;
