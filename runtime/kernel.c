@@ -243,6 +243,7 @@ int kp_kernel_prepare(kp_kernel *k, kp_err *err)
     k->ret_bool = sig->ret == KP_T_BOOL;
     k->ret_signed = kp_type_is_signed(sig->ret);
     k->ret_shift = (uint8_t)(rsize > 0 && rsize < 8 ? 64 - 8 * rsize : 0);
+    k->ret_fp = sig->ret == KP_T_F32 || sig->ret == KP_T_F64;
 
     size_t n = 0;
     for (size_t i = 0; i < sig->nparams; i++) {
@@ -779,7 +780,7 @@ static void invoke_direct(const kp_kernel *k, void **avalue, raw_return *ret)
 {
     uint64_t w[KP_DIRECT_REGS];
     kp_kernel_load_words(k, avalue, w);
-    call_registers(k->fn, k->sig.ret == KP_T_F32 || k->sig.ret == KP_T_F64, w, ret);
+    call_registers(k->fn, k->ret_fp, w, ret);
 }
 #endif
 
@@ -795,7 +796,7 @@ void kp_kernel_invoke_words(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS]
     raw_return ret;
     memset(&ret, 0, sizeof ret);
 #if KP_DIRECT_CALLS
-    call_registers(k->fn, k->sig.ret == KP_T_F32 || k->sig.ret == KP_T_F64, w, &ret);
+    call_registers(k->fn, k->ret_fp, w, &ret);
 #else
     (void)w; /* never called: kp_kernel_load_words said no */
 #endif
@@ -807,7 +808,7 @@ uint64_t kp_kernel_invoke_value(const kp_kernel *k, const uint64_t w[KP_DIRECT_R
     raw_return ret;
     memset(&ret, 0, sizeof ret);
 #if KP_DIRECT_CALLS
-    call_registers(k->fn, k->sig.ret == KP_T_F32 || k->sig.ret == KP_T_F64, w, &ret);
+    call_registers(k->fn, k->ret_fp, w, &ret);
 #else
     (void)w; /* never called: kp_kernel_load_words said no */
 #endif

@@ -59,6 +59,7 @@ typedef struct kp_kernel {
      * types) and back down, arithmetically when ret_signed. */
     bool ret_bool, ret_signed;
     uint8_t ret_shift;
+    bool ret_fp; /* the result comes back in a floating register */
 } kp_kernel;
 
 /* Fills in k->cif and k->arg_types from k->sig, and decides whether the

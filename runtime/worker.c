@@ -35,22 +35,25 @@ static volatile sig_atomic_t committed;
 /* The open run (KP_WIRE_RUN or KP_WIRE_SLOTS): its header's offset in
  * `batch`, -1 when there is none. It is always the batch's last record, and
  * its count is written into the header only when it closes (close_run),
- * derived from `committed` (or `run_tasks`): so a handler can close it at
+ * derived from `committed` (or `slot_next`): so a handler can close it at
  * any instant. */
 static volatile sig_atomic_t run_head = -1;
 static uint64_t run_next; /* the index the run's next task must have */
 /* With the pool's value slots (wire.h), the values of a long range go
- * there, and its runs are KP_WIRE_SLOTS records: `run_tasks` says how many
- * of the open run's values are stored, and a run is sent once it has as
- * many as a batch would hold. Short ranges keep their values in the batch:
- * where workers take turns task by task (chunksize 1), neighbouring slots
- * would share a cache line between their cores: 18-30% more CPU on the
- * seed with chunksize 1. */
+ * there, and its runs are KP_WIRE_SLOTS records. The open one holds tasks
+ * slot_first .. slot_next - 1 (a handler counts them from `slot_next`, which
+ * moves only after a value is stored) and takes task `index` next when
+ * index == slot_next and index < slot_limit: slot_limit is 0 while no slots
+ * run is open, and ends a run once it has as many values as a batch would
+ * hold. Short ranges keep their values in the batch: where workers take
+ * turns task by task (chunksize 1), neighbouring slots would share a cache
+ * line between their cores: 18-30% more CPU on the seed with chunksize 1. */
 static uint64_t *values;
 static uint64_t value_mask;
 static bool slots_now;                     /* the range running puts its values in the slots */
 static volatile sig_atomic_t run_in_slots; /* the open run is KP_WIRE_SLOTS */
-static volatile sig_atomic_t run_tasks;
+static uint64_t slot_first, slot_limit;
+static _Atomic uint64_t slot_next;
 #define KP_SLOTS_RUN_MAX   (KP_WORKER_BATCH / 8)
 #define KP_SLOTS_MIN_RANGE 64
 static int64_t last_flush_ns;
@@ -78,7 +81,7 @@ static void close_run(void)
     int h = run_head;
     if (h >= 0 && h < committed) {
         uint64_t n = run_in_slots
-                         ? (uint64_t)run_tasks
+                         ? atomic_load_explicit(&slot_next, memory_order_relaxed) - slot_first
                          : ((uint64_t)committed - (uint64_t)h - sizeof(kp_wire_result)) / 8;
         memcpy(batch + h + offsetof(kp_wire_result, value), &n, sizeof n);
     }
@@ -98,6 +101,7 @@ static void flush_batch(void)
             _exit(3); /* the coordinator is gone */
         committed = 0;
         run_head = -1;
+        slot_limit = 0;
         sigprocmask(SIG_SETMASK, &old, NULL);
     }
     last_flush_ns = kp_now_ns();
@@ -114,6 +118,7 @@ static void send_record(uint64_t tag, uint64_t value, const char *msg, uint32_t 
         flush_batch();
     close_run();
     run_head = -1;
+    slot_limit = 0;
     if (size > sizeof batch) {
         /* A huge string result goes out on its own. */
         sigset_t old;
@@ -152,18 +157,12 @@ static void send_control(uint8_t kind, const char *msg)
     send_record(tag, 0, msg, len, NULL, 0);
 }
 
-/* send_value with the value slots: the value goes to its slot, and the
- * open run counts it once it is there. */
-static inline void store_value(uint64_t index, uint64_t value)
+/* store_value's other case: task `index` opens a slots run (after
+ * sending the open one if it is full). Not inline: once a run. */
+static __attribute__((noinline)) void open_slots_run(uint64_t index, uint64_t value)
 {
-    if (run_head >= 0 && run_in_slots && index == run_next && run_tasks < KP_SLOTS_RUN_MAX) {
-        values[index & value_mask] = value;
-        atomic_signal_fence(memory_order_release);
-        run_tasks++;
-        run_next++;
-        return;
-    }
-    if (run_head >= 0 && run_in_slots && run_tasks >= KP_SLOTS_RUN_MAX)
+    if (run_head >= 0 && run_in_slots &&
+        atomic_load_explicit(&slot_next, memory_order_relaxed) == slot_limit)
         flush_batch(); /* as often as full batches of values went before */
     if ((size_t)committed + sizeof(kp_wire_result) > sizeof batch)
         flush_batch();
@@ -171,14 +170,28 @@ static inline void store_value(uint64_t index, uint64_t value)
     run_head = -1; /* closed: a handler must not count it as the new kind */
     run_in_slots = 1;
     values[index & value_mask] = value;
+    slot_first = index;
+    slot_limit = index + KP_SLOTS_RUN_MAX;
+    atomic_store_explicit(&slot_next, index + 1, memory_order_relaxed);
     run_head = committed;
     kp_wire_result r = {
         (index & KP_WIRE_INDEX_MASK) | (uint64_t)KP_WIRE_SLOTS << KP_WIRE_KIND_SHIFT, 1};
     memcpy(batch + committed, &r, sizeof r);
-    run_tasks = 1;
-    run_next = index + 1;
     atomic_signal_fence(memory_order_release);
     committed += (sig_atomic_t)sizeof r;
+}
+
+/* send_value with the value slots: the value goes to its slot, and the
+ * open run counts it once it is there. */
+static inline void store_value(uint64_t index, uint64_t value)
+{
+    if (index == atomic_load_explicit(&slot_next, memory_order_relaxed) && index < slot_limit) {
+        values[index & value_mask] = value;
+        atomic_signal_fence(memory_order_release);
+        atomic_store_explicit(&slot_next, index + 1, memory_order_relaxed);
+        return;
+    }
+    open_slots_run(index, value);
 }
 
 /* A plain success (ok, no text): task `index`'s 8 value bytes. */
@@ -202,7 +215,8 @@ static inline void send_value(uint64_t index, uint64_t value)
     if ((size_t)committed + sizeof(kp_wire_result) + 8 > sizeof batch)
         flush_batch();
     close_run();
-    run_head = -1; /* as in store_value */
+    run_head = -1; /* as in open_slots_run */
+    slot_limit = 0;
     run_in_slots = 0;
     run_head = committed;
     unsigned char *p = batch + committed;
@@ -327,6 +341,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
     atomic_store_explicit(&me->run_attempt, attempt, memory_order_relaxed);
     atomic_store_explicit(&me->run_end, start + count, memory_order_relaxed);
     atomic_store(&me->run_start, start);
+    /* The clock check's counters, in registers through the range. */
+    unsigned since = since_check, every = check_every;
     uint64_t ran = 0;
     for (; ran < count; ran++) {
         if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
@@ -362,21 +378,23 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
          * clock is read after every task while tasks are slow, and once per
          * up to 64 tasks while they are fast, so that reading it costs
          * nothing next to them. */
-        if (track_time || ++since_check >= check_every) {
+        if (track_time || ++since >= every) {
             if (!track_time)
                 now = kp_now_ns();
             if (now - last_check_ns < KP_FLUSH_NS / 8) {
-                if (check_every < 64)
-                    check_every *= 2;
+                if (every < 64)
+                    every *= 2;
             } else {
-                check_every = 1;
+                every = 1;
             }
             last_check_ns = now;
-            since_check = 0;
+            since = 0;
             if (committed && now - last_flush_ns > KP_FLUSH_NS)
                 flush_batch();
         }
     }
+    since_check = since;
+    check_every = every;
     return ran;
 }
 

@@ -12,8 +12,10 @@
 #include "signature.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +35,22 @@ static int64_t segv_every_50000(int64_t x)
 {
     if (x % 50000 == 49999)
         raise(SIGSEGV);
+    return 2 * x;
+}
+
+/* Calls of twice_slowly, counted across the workers (shared memory). */
+static _Atomic uint64_t *slow_calls;
+
+/* About 2 us of work: long enough that a range outlasts the workers'
+ * flush interval (5 ms), so runs are sent in the middle of ranges. */
+static int64_t twice_slowly(int64_t x)
+{
+    atomic_fetch_add(slow_calls, 1);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000 + (t.tv_nsec - t0.tv_nsec) < 2000);
     return 2 * x;
 }
 
@@ -273,6 +291,28 @@ static void test_run_crash_costs_one_task(void **state)
     destroy(f);
 }
 
+/* Runs sent by the clock in the middle of long ranges (their values in
+ * the slots): the tasks after each send open a new run, and none is lost
+ * (the pool would run a lost one again: every task runs exactly once). */
+static void test_run_sent_in_the_middle_of_ranges(void **state)
+{
+    (void)state;
+    slow_calls =
+        mmap(NULL, sizeof *slow_calls, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(slow_calls != MAP_FAILED);
+    fixture *f = make((kp_fnptr)twice_slowly, 40000);
+    f->cfg.chunksize = 10000;
+    assert_int_equal(run(f), 0);
+    assert_int_equal(f->c.n, 40000);
+    for (size_t i = 0; i < 40000; i++) {
+        assert_int_equal(f->c.order[i], i);
+        assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
+    }
+    assert_int_equal(atomic_load(slow_calls), 40000);
+    destroy(f);
+    munmap(slow_calls, sizeof *slow_calls);
+}
+
 /* Crashes in the middle of long ranges, whose values wait in the value
  * slots: the handler's run record keeps every value stored before the
  * crash, and the rest of the range is handed back and run. */
@@ -407,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_run_input_order_every_task_once),
         cmocka_unit_test(test_run_input_order_large_guided),
         cmocka_unit_test(test_run_crash_in_a_long_range_costs_one_task),
+        cmocka_unit_test(test_run_sent_in_the_middle_of_ranges),
         cmocka_unit_test(test_run_completion_order_every_task_once),
         cmocka_unit_test(test_run_crash_costs_one_task),
         cmocka_unit_test(test_run_retries_count_attempts),
