@@ -791,27 +791,29 @@ unsigned kp_kernel_word_slot(const kp_kernel *k, size_t cparam)
 
 static void read_return(const kp_signature *sig, const raw_return *r, kp_result *out);
 
-void kp_kernel_invoke_words(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS], kp_result *out)
+/* The direct call with prepared words (kp_kernel_invoke_words and _value). */
+static inline raw_return call_words(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS])
 {
     raw_return ret;
     memset(&ret, 0, sizeof ret);
 #if KP_DIRECT_CALLS
     call_registers(k->fn, k->ret_fp, w, &ret);
 #else
+    (void)k;
     (void)w; /* never called: kp_kernel_load_words said no */
 #endif
+    return ret;
+}
+
+void kp_kernel_invoke_words(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS], kp_result *out)
+{
+    raw_return ret = call_words(k, w);
     read_return(&k->sig, &ret, out);
 }
 
 uint64_t kp_kernel_invoke_value(const kp_kernel *k, const uint64_t w[KP_DIRECT_REGS])
 {
-    raw_return ret;
-    memset(&ret, 0, sizeof ret);
-#if KP_DIRECT_CALLS
-    call_registers(k->fn, k->ret_fp, w, &ret);
-#else
-    (void)w; /* never called: kp_kernel_load_words said no */
-#endif
+    raw_return ret = call_words(k, w);
     /* As read_return and then a kp_outcome's value would hold it, in one
      * step: going through the kp_result costs the seed job 5% of its CPU;
      * and with no switch on the type, no jump through a table loaded after
