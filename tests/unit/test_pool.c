@@ -195,6 +195,17 @@ static void destroy(fixture *f)
     free(f);
 }
 
+/* The run gave all n tasks of `twice` (or twice_slowly) in input order, ok. */
+static void assert_twice_in_order(const fixture *f, size_t n)
+{
+    assert_int_equal(f->c.n, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(f->c.order[i], i);
+        assert_int_equal(f->c.by_index[i].kind, KP_TASK_OK);
+        assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
+    }
+}
+
 static void test_guided_claim_shrinks_to_one(void **state)
 {
     (void)state;
@@ -211,12 +222,7 @@ static void test_run_input_order_every_task_once(void **state)
     fixture *f = make((kp_fnptr)twice, 10000);
     f->cfg.chunksize = 7;
     assert_int_equal(run(f), 0);
-    assert_int_equal(f->c.n, 10000);
-    for (size_t i = 0; i < 10000; i++) {
-        assert_int_equal(f->c.order[i], i);
-        assert_int_equal(f->c.by_index[i].kind, KP_TASK_OK);
-        assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
-    }
+    assert_twice_in_order(f, 10000);
     assert_int_equal(f->stats.ok, 10000);
     /* Task 0's result always comes in its turn, so the cheap way is taken
      * (how many more come that way depends on timing). */
@@ -239,11 +245,7 @@ static void test_run_input_order_large_guided(void **state)
         f->cfg.workers = 2 + round % 2;
         f->cfg.chunksize = chunks[round];
         assert_int_equal(run(f), 0);
-        assert_int_equal(f->c.n, 300000);
-        for (size_t i = 0; i < 300000; i++) {
-            assert_int_equal(f->c.order[i], i);
-            assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
-        }
+        assert_twice_in_order(f, 300000);
         destroy(f);
     }
 }
@@ -303,11 +305,7 @@ static void test_run_sent_in_the_middle_of_ranges(void **state)
     fixture *f = make((kp_fnptr)twice_slowly, 40000);
     f->cfg.chunksize = 10000;
     assert_int_equal(run(f), 0);
-    assert_int_equal(f->c.n, 40000);
-    for (size_t i = 0; i < 40000; i++) {
-        assert_int_equal(f->c.order[i], i);
-        assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
-    }
+    assert_twice_in_order(f, 40000);
     assert_int_equal(atomic_load(slow_calls), 40000);
     destroy(f);
     munmap(slow_calls, sizeof *slow_calls);
