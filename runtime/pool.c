@@ -39,6 +39,7 @@ typedef struct worker {
     bool retiring;          /* its task pipe is closed: it exits when done */
     kp_wire_chunk assigned; /* the last range sent to it (count 0: none) */
     size_t tasks_run;
+    int deaths; /* tasks that killed the slot's workers since one of its tasks succeeded */
     enum term_reason term;
     uint64_t timeout_index;
     int64_t kill_at_ns; /* SIGKILL if still alive then (0: not set) */
@@ -105,8 +106,6 @@ typedef struct pool {
     bool stopping;
     int rc; /* first fatal error, 0 if none */
     bool init_failed;
-    int deaths_in_a_row;  /* workers killed by tasks since a task last succeeded */
-    bool braked;          /* stopped by that count (see kp_pool_death_brake) */
     int64_t next_tick_ns; /* when sink->tick is due */
     /* A fed run (cfg->feed): */
     bool feed_done;   /* no more ranges will come */
@@ -383,7 +382,6 @@ static void finish(pool *p, const kp_outcome *o)
     switch (o->kind) {
     case KP_TASK_OK:
         p->stats->ok++;
-        p->deaths_in_a_row = 0;
         break;
     case KP_TASK_NOT_RUN:
         p->stats->not_run++;
@@ -563,7 +561,9 @@ static int spawn(pool *p, int i)
     fcntl(rp[0], F_SETPIPE_SZ, 1 << 20);
     unsigned char *rbuf = w->rbuf;
     size_t rcap = w->rcap;
+    int deaths = w->deaths;
     memset(w, 0, sizeof *w);
+    w->deaths = deaths;
     w->pid = pid;
     w->task_fd = tp[1];
     w->result_fd = rp[0];
@@ -571,13 +571,6 @@ static int spawn(pool *p, int i)
     w->rcap = rcap;
     p->stats->workers_started++;
     return 0;
-}
-
-int kp_pool_death_brake(const kp_pool_config *cfg)
-{
-    int workers = (cfg->workers > 0 ? cfg->workers : 1) + cfg->remote_workers;
-    int brake = 10 * workers * (cfg->retries + 1);
-    return brake < 20 ? 20 : brake;
 }
 
 /* Says how a worker died, naming the job's limit it probably hit. */
@@ -648,17 +641,39 @@ static void hand_back(pool *p, uint64_t start, uint64_t end, uint32_t attempt, u
     }
 }
 
-/* Every task kills its worker: forking more would only repeat it. A fed
- * run leaves this to rank 0, which sees every rank's successes. */
-static void count_death(pool *p, uint64_t victim, const char *why)
+/* Deaths in a row after which a slot counts as one whose every task kills
+ * its workers: 10 a worker and attempt (a remote slot is a whole rank). */
+static int death_brake(const pool *p, int i)
 {
-    if (++p->deaths_in_a_row < kp_pool_death_brake(p->cfg) || p->stopping || p->cfg->feed)
+    int workers = is_remote(p, i) && p->cfg->remote_sizes ? p->cfg->remote_sizes[i - p->lw] : 1;
+    return 10 * (workers > 0 ? workers : 1) * (p->cfg->retries + 1);
+}
+
+/* Slot i's task `victim` killed its worker. Once every task kills its
+ * worker, forking more would only repeat it: the run stops when every
+ * slot's last death_brake() tasks killed it. Counted per slot, because a
+ * success elsewhere does not say that: a slot (an MPI rank) that crashes
+ * quickly would outrun the successes of slower ones, and one that is busy
+ * has not failed yet. A fed run leaves this to rank 0, which sees every
+ * rank's. */
+static void count_death(pool *p, int i, uint64_t victim, const char *why)
+{
+    p->w[i].deaths++;
+    if (p->stopping || p->cfg->feed)
         return;
+    int all = 0;
+    for (int k = 0; k < p->nw; k++) {
+        if (p->w[k].gone)
+            continue;
+        if (p->w[k].deaths < death_brake(p, k))
+            return;
+        all += p->w[k].deaths;
+    }
     kp_err_set(p->err, KPOOL_EFAILED,
-               "stopped after %d tasks in a row killed their workers with no task "
-               "succeeding in between (the last: task %llu, %s); the tasks left did not run",
-               p->deaths_in_a_row, (unsigned long long)victim, why);
-    p->braked = true;
+               "stopped after %d tasks in a row killed their workers, the last %d or more of "
+               "every worker with none succeeding in between (the last: task %llu, %s); the "
+               "tasks left did not run",
+               all, death_brake(p, 0), (unsigned long long)victim, why);
     stop_run(p);
 }
 
@@ -719,7 +734,7 @@ static void reap(pool *p, int i)
         task_died(p, victim, attempt, KP_TASK_CRASHED, why, sig);
     }
     if (victim != UINT64_MAX)
-        count_death(p, victim, why);
+        count_death(p, i, victim, why);
     /* The rest of what it held never ran, or its results died with it. */
     if (!p->stopping) {
         hand_back(p, run_start, run_end, attempt, victim);
@@ -807,7 +822,6 @@ static bool take_any(pool *p, plain_run *run, uint64_t index, const unsigned cha
         is_final(p, index) || !set_final(p, index))
         return false;
     p->stats->ok++;
-    p->deaths_in_a_row = 0;
     add_to_run(p, run, index, value, stride);
     return true;
 }
@@ -835,7 +849,6 @@ static void take_turn(pool *p, plain_run *run, uint64_t first, const unsigned ch
     p->low += n;
     p->nfinal += n;
     p->stats->ok += n;
-    p->deaths_in_a_row = 0;
     if (!p->cfg->completion_order)
         p->next_emit += n;
     /* Tasks after them that finished earlier: move past them (and, in input
@@ -861,7 +874,6 @@ static bool wait_all(pool *p, uint64_t first, const unsigned char *values, size_
     }
     p->nfinal += n;
     p->stats->ok += n;
-    p->deaths_in_a_row = 0;
     slide(p); /* they may start at low (behind others still waiting to be written) */
     return true;
 }
@@ -927,6 +939,7 @@ static void parse_results(pool *p, int i)
     kp_type type = p->ctx->kernel->sig.ret;
     size_t off = 0;
     plain_run run = {0};
+    size_t ok = p->stats->ok; /* more at the end: one of its tasks succeeded */
     while (w->rlen - off >= sizeof(kp_wire_result)) {
         kp_wire_result r;
         memcpy(&r, w->rbuf + off, sizeof r);
@@ -1015,11 +1028,20 @@ static void parse_results(pool *p, int i)
         bool died = o.kind == KP_TASK_CRASHED || o.kind == KP_TASK_TIMEOUT;
         bool counted = died && is_remote(p, i) && !is_final(p, o.index);
         finish(p, &o);
-        if (counted)
-            count_death(p, o.index, msg); /* another rank's worker died of it */
+        if (counted) {
+            if (p->stats->ok != ok) /* the rank's tasks before it succeeded */
+                w->deaths = 0;
+            ok = p->stats->ok;
+            /* Another rank's workers died of it, once an attempt (that rank
+             * retried it itself). */
+            w->deaths += o.attempts > 1 ? o.attempts - 1 : 0;
+            count_death(p, i, o.index, msg);
+        }
         free(str);
     }
     flush_run(p, &run);
+    if (p->stats->ok != ok)
+        w->deaths = 0;
     memmove(w->rbuf, w->rbuf + off, w->rlen - off);
     w->rlen -= off;
 }

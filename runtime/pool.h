@@ -49,7 +49,8 @@ typedef struct kp_pool_config {
      * other rank's pool does), are never replaced, and only take fresh
      * claims, so every rank sees its ranges in increasing order. */
     int remotes;
-    int remote_workers; /* the other ranks' workers: claims are sized for all of them */
+    int remote_workers;          /* the other ranks' workers: claims are sized for all of them */
+    const int32_t *remote_sizes; /* remote slot k's rank runs remote_sizes[k] workers */
     /* remote_fds[k]: remote slot k's socket. The pool hands each to its
      * slot's process alone: it is closed in every other child, and in the
      * pool's process once that slot is forked (set to -1), so that the far
@@ -65,10 +66,6 @@ typedef struct kp_pool_config {
      * task attempt to this trace, opened before the pool starts; NULL = off. */
     struct kp_trace *trace;
 } kp_pool_config;
-
-/* Consecutive worker deaths, with no task succeeding in between, after which
- * the run stops instead of forking replacements that die too. */
-int kp_pool_death_brake(const kp_pool_config *cfg);
 
 /* What a feed says (see kp_pool_config.feed). */
 typedef enum kp_feed_kind {

@@ -3,7 +3,9 @@
 if(KPOOL_HAVE_MPI AND KPOOL_MPIEXEC)
   set(KPOOL_MPI_CASES
       seed_identical singleton every_rank_works crash_on_rank2 timeout unordered
-      resume_after_killing_launcher rank_lost agent_killed relay_killed job_error_once on_error_stop initializer_every_rank)
+      resume_after_killing_launcher rank_lost agent_killed relay_killed job_error_once on_error_stop
+      brake_every_rank
+      initializer_every_rank)
   foreach(case ${KPOOL_MPI_CASES})
     add_test(NAME mpi.${case} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/mpi.sh ${case})
     set_tests_properties(mpi.${case} PROPERTIES TIMEOUT 180

@@ -54,6 +54,25 @@ static int64_t twice_slowly(int64_t x)
     return 2 * x;
 }
 
+/* Tasks that crashed so far, counted across the workers (shared memory). */
+static _Atomic uint64_t *crashes;
+static uint64_t crashes_awaited;
+
+/* Task 0 succeeds once every other task has crashed (or after 10 s); every
+ * other task kills its worker at once. */
+static int64_t zero_outlasts_crashes(int64_t x)
+{
+    if (x != 0) {
+        atomic_fetch_add(crashes, 1);
+        raise(SIGSEGV);
+    }
+    for (int ms = 0; ms < 10000 && atomic_load(crashes) < crashes_awaited; ms++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
 static int64_t pid_of_worker(int64_t x)
 {
     (void)x;
@@ -293,6 +312,49 @@ static void test_run_crash_costs_one_task(void **state)
     destroy(f);
 }
 
+/* One worker busy with a task that will succeed, while the other's tasks
+ * kill it again and again: the run goes on (each task costs only itself),
+ * because the brake on forking waits for every worker to die in a row. */
+static void test_run_brake_waits_for_every_worker(void **state)
+{
+    (void)state;
+    crashes =
+        mmap(NULL, sizeof *crashes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_ptr_not_equal(crashes, MAP_FAILED);
+    fixture *f = make((kp_fnptr)zero_outlasts_crashes, 100);
+    crashes_awaited = 99;
+    f->cfg.chunksize = 1;
+    assert_int_equal(run(f), KPOOL_EFAILED);
+    assert_int_equal(f->c.n, 100);
+    assert_int_equal(f->c.by_index[0].kind, KP_TASK_OK);
+    for (size_t i = 1; i < 100; i++)
+        assert_int_equal(f->c.by_index[i].kind, KP_TASK_CRASHED);
+    assert_int_equal(f->stats.failed, 99);
+    assert_int_equal(f->stats.not_run, 0);
+    destroy(f);
+    munmap(crashes, sizeof *crashes);
+}
+
+/* Every task kills its worker: the run stops once each worker's last 10
+ * tasks did, and the rest are not run. */
+static void test_run_brake_stops_when_every_task_crashes(void **state)
+{
+    (void)state;
+    crashes =
+        mmap(NULL, sizeof *crashes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_ptr_not_equal(crashes, MAP_FAILED);
+    fixture *f = make_range((kp_fnptr)zero_outlasts_crashes, 1, 1, 1000);
+    f->cfg.chunksize = 1;
+    f->cfg.not_run_tail = true;
+    assert_int_equal(run(f), KPOOL_EFAILED);
+    assert_int_equal(f->c.n, 1000);
+    assert_true(f->stats.failed >= 20);
+    assert_true(f->stats.failed < 40);
+    assert_int_equal(f->stats.not_run, 1000 - f->stats.failed);
+    destroy(f);
+    munmap(crashes, sizeof *crashes);
+}
+
 /* Runs sent by the clock in the middle of long ranges (their values in
  * the slots): the tasks after each send open a new run, and none is lost
  * (the pool would run a lost one again: every task runs exactly once). */
@@ -448,6 +510,8 @@ int main(void)
         cmocka_unit_test(test_run_sent_in_the_middle_of_ranges),
         cmocka_unit_test(test_run_completion_order_every_task_once),
         cmocka_unit_test(test_run_crash_costs_one_task),
+        cmocka_unit_test(test_run_brake_waits_for_every_worker),
+        cmocka_unit_test(test_run_brake_stops_when_every_task_crashes),
         cmocka_unit_test(test_run_retries_count_attempts),
         cmocka_unit_test(test_run_max_tasks_per_worker_recycles),
         cmocka_unit_test(test_run_initializer_runs_in_each_worker),
