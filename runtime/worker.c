@@ -26,6 +26,11 @@
 #define KP_WORKER_BATCH (256 * 1024)
 /* A batch is sent at the latest this long after its first result. */
 #define KP_FLUSH_NS 5000000
+/* ... and after the range that brought it to this many tasks: else a
+ * worker that runs fast ranges back to back sends nothing until the window
+ * stops it, and the coordinator, idle until then, writes the whole window
+ * while both workers wait (the trivial kernel ran in that lockstep). */
+#define KP_FLUSH_TASKS 4096
 
 static int result_fd = -1;
 static unsigned char batch[KP_WORKER_BATCH];
@@ -57,6 +62,7 @@ static _Atomic uint64_t slot_next;
 #define KP_SLOTS_RUN_MAX   (KP_WORKER_BATCH / 8)
 #define KP_SLOTS_MIN_RANGE 64
 static int64_t last_flush_ns;
+static uint64_t unsent_tasks; /* tasks run since the last flush */
 /* How often run_range reads the clock (see there). */
 static int64_t last_check_ns;
 static unsigned since_check, check_every = 1;
@@ -105,6 +111,7 @@ static void flush_batch(void)
         sigprocmask(SIG_SETMASK, &old, NULL);
     }
     last_flush_ns = kp_now_ns();
+    unsent_tasks = 0;
 }
 
 static void send_record(uint64_t tag, uint64_t value, const char *msg, uint32_t msg_len,
@@ -463,8 +470,13 @@ _Noreturn void kp_worker_main(const kp_worker_args *a)
             budget -= run_range(a, me, chunk.start, chunk.count, chunk.attempt);
         } else {
             uint64_t start, n;
-            while (budget && (n = kp_wire_claim(sh, 1, budget, &start)) > 0)
-                budget -= run_range(a, me, start, n, 1);
+            while (budget && (n = kp_wire_claim(sh, 1, budget, &start)) > 0) {
+                uint64_t ran = run_range(a, me, start, n, 1);
+                budget -= ran;
+                unsent_tasks += ran;
+                if (unsent_tasks >= KP_FLUSH_TASKS)
+                    flush_batch();
+            }
         }
         if (!budget)
             break; /* max_tasks_per_worker: the coordinator starts a fresh one */
