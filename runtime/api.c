@@ -168,6 +168,11 @@ static int check_options(kpool_pool_t *pool, const kpool_options_t *opts)
     if (o.retries < 0)
         return kp_err_set(&pool->err, KPOOL_EINVAL,
                           "kpool_pool_open: options.retries is %d; give 0 or more", o.retries);
+    if (o.worker_nice < 0 || o.worker_nice > 19)
+        return kp_err_set(&pool->err, KPOOL_EINVAL,
+                          "kpool_pool_open: options.worker_nice is %d; give 0 to 19 (nice(1) "
+                          "steps below the program's priority)",
+                          o.worker_nice);
     if (o.workers == 0)
         o.workers = kpool_cpu_count();
     if (o.workers > MAX_WORKERS)
@@ -774,6 +779,7 @@ static int run_batch(kpool_pool_t *pool, batch *b, kp_err *err)
             .completion_order = true,
             .initializer = pool->init_kernel ? &pool->init_kernel->k : NULL,
             .initargs = &pool->init_args,
+            .worker_nice = o->worker_nice,
         };
         kp_pool_sink sink = {.emit = sink_emit, .user = b};
         kp_pool_stats stats;

@@ -533,6 +533,7 @@ void kp_job_pool_config(const kpool_job_t *job, kp_pool_config *pcfg)
         .cpu_limit = job->jf.v[KP_KEY_pool_cpu_limit].seconds,
         .open_files = (uint64_t)job->jf.v[KP_KEY_pool_open_files].num,
         .core_dumps = job->jf.v[KP_KEY_pool_core_dumps].num != 0,
+        .worker_nice = (int)job->jf.v[KP_KEY_pool_worker_nice].num,
     };
 }
 

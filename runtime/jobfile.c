@@ -1087,6 +1087,10 @@ int kp_jobfile_validate(const kp_jobfile *jf, kp_err *err)
     /* The pool. */
     if (text_of(jf, KP_KEY_pool_initargs)[0] && !text_of(jf, KP_KEY_pool_initializer)[0])
         return invalid(jf, KP_KEY_pool_initargs, err, "given without [pool] initializer");
+    if (jf->v[KP_KEY_pool_worker_nice].num > 19)
+        return invalid(jf, KP_KEY_pool_worker_nice, err,
+                       "%lld is out of range: nice(1) steps go from 0 to 19",
+                       (long long)jf->v[KP_KEY_pool_worker_nice].num);
 
     /* The output. */
     const char *out_format = text_of(jf, KP_KEY_output_format);

@@ -80,6 +80,10 @@ typedef enum kp_key_type {
       "Files each worker may have open (RLIMIT_NOFILE); 0 = as inherited.")                        \
     X(pool, core_dumps, KP_KEY_BOOL, "", "false",                                                  \
       "Let a crashing worker write a core file (RLIMIT_CORE); kpool reports crashes itself.")      \
+    X(pool, worker_nice, KP_KEY_COUNT, "", "10",                                                   \
+      "How many nice(1) steps below kpool's own CPU priority the workers run, 0 to 19: kpool, "    \
+      "which writes every result in order, then keeps its CPU when a worker shares it (short "     \
+      "tasks run up to a quarter faster); 0 = the same priority (README: How the pool works).")    \
     X(pool, backend, KP_KEY_ENUM, "local|mpi", "local",                                            \
       "local: one machine; mpi: under mpiexec -n N or srun, workers per rank, rank 0 reads the "   \
       "input and writes the output (README: Beyond one machine).")                                 \

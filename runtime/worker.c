@@ -428,6 +428,14 @@ static void apply_limits(const kp_pool_config *cfg)
         apply_limit(RLIMIT_NOFILE, (rlim_t)cfg->open_files);
     if (!cfg->core_dumps)
         apply_limit(RLIMIT_CORE, 0);
+    /* Below the coordinator's priority (see kp_pool_config.worker_nice);
+     * raising a nice value needs no privilege, and the kernel caps it. */
+    if (cfg->worker_nice > 0) {
+        errno = 0;
+        int nice_now = getpriority(PRIO_PROCESS, 0);
+        if (errno == 0)
+            setpriority(PRIO_PROCESS, 0, nice_now + cfg->worker_nice);
+    }
 }
 
 _Noreturn void kp_worker_main(const kp_worker_args *a)

@@ -192,11 +192,14 @@ typedef struct kpool_options {
     double task_timeout;         /* seconds a task may run before it is killed; 0 = no limit */
     int retries;                 /* extra attempts for a task that crashed or timed out */
     int stop_on_error;           /* nonzero: after a failure a run starts no new task */
+    int worker_nice;             /* nice(1) steps below the program's CPU priority that workers run,
+                                    0-19; KPOOL_OPTIONS_INIT sets 10 (the program collects every
+                                    result, and keeps its CPU when a worker shares it); 0 = same */
 } kpool_options_t;
 
 #define KPOOL_OPTIONS_INIT                                                                         \
     {                                                                                              \
-        sizeof(kpool_options_t), 0, 0, 0, 0.0, 0, 0                                                \
+        sizeof(kpool_options_t), 0, 0, 0, 0.0, 0, 0, 10                                            \
     }
 
 /* The types of kernel parameters and results (a signature's i64, f64, ...). */

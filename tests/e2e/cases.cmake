@@ -7,6 +7,7 @@ set(KPOOL_E2E_CASES
     on_error_soon_percent on_error_now
     timeout retries_succeed max_tasks_per_worker workers_honoured initializer
     initializer_fails initializer_fails_in_replacement limit_cpu limit_open_files limit_core_dumps
+    worker_nice
     crash_storm crash_brake bad_record bad_value literal_does_not_fit job_unknown_key job_bad_value job_missing_kernel
     job_missing_input set_override set_bad signature_mismatch signature_required
     wrong_abi not_a_plugin no_such_kernel check_command inspect_command info_command

@@ -479,6 +479,40 @@ EOF
   [ "$(head -1 "$out")" = 10 ] || fail "the small task did not succeed: $(cat "$out")"
 }
 
+# Workers run worker_nice steps below kpool's priority (libc's getpriority,
+# called as a foreign kernel, says a worker's nice); 0 keeps kpool's; more
+# than 19 is refused with the file and line.
+case_worker_nice() {
+  local j base
+  base=$(nice)
+  j=$(job nice <<EOF
+[job]
+plugin = libc.so.6
+kernel = getpriority
+signature = i32 getpriority(i32 which, u32 who)
+mode = apply
+args = 0, 0
+[pool]
+workers = 1
+EOF
+)
+  kp run "$j"
+  expect_status 0
+  local want=$((base + 10 > 19 ? 19 : base + 10))
+  [ "$(cat "$out")" = "$want" ] || fail "default: a worker at nice $(cat "$out"), expected $want"
+  kp run "$j" --set pool.worker_nice=3
+  expect_status 0
+  want=$((base + 3 > 19 ? 19 : base + 3))
+  [ "$(cat "$out")" = "$want" ] || fail "worker_nice = 3: a worker at nice $(cat "$out"), expected $want"
+  kp run "$j" --set pool.worker_nice=0
+  expect_status 0
+  [ "$(cat "$out")" = "$base" ] || fail "worker_nice = 0: a worker at nice $(cat "$out"), not kpool's $base"
+  printf 'worker_nice = 25\n' >>"$j"
+  kp run "$j"
+  expect_status 2
+  expect_err "nice.ini:9: [pool] worker_nice: 25 is out of range: nice(1) steps go from 0 to 19"
+}
+
 case_limit_core_dumps() {
   local j
   j=$(tk core_limit 0:1)

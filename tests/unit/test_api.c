@@ -12,10 +12,12 @@
 #include "input.h"
 
 #include <kpool/kpool.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define SEED_PLUGIN KP_SOURCE_DIR "/plugins/libseed.so"
@@ -762,6 +764,34 @@ static void test_foreign_kernel_with_signature(void **state)
     kpool_pool_free(pool);
 }
 
+/* Workers run options.worker_nice steps below the program (libc's
+ * getpriority, as a foreign kernel, reads a worker's nice). */
+static void test_workers_run_below_the_program(void **state)
+{
+    (void)state;
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    assert_int_equal(errno, 0);
+    const int nices[] = {10, 3, 0}; /* KPOOL_OPTIONS_INIT's, and two others */
+    for (size_t i = 0; i < sizeof nices / sizeof nices[0]; i++) {
+        kpool_options_t opts = KPOOL_OPTIONS_INIT;
+        opts.workers = 1;
+        if (i > 0)
+            opts.worker_nice = nices[i];
+        kpool_pool_t *pool = NULL;
+        assert_int_equal(kpool_pool_open(&pool, &opts), 0);
+        kpool_kernel_t *k = NULL;
+        assert_int_equal(
+            kpool_kernel_load(pool, "libc.so.6", "getpriority", "i32 (i32 which, u32 who)", &k), 0);
+        kpool_arg_t args[2] = {kpool_i64(PRIO_PROCESS), kpool_i64(0)};
+        kpool_outcome_t o;
+        assert_int_equal(kpool_apply(pool, k, args, 2, &o), 0);
+        int want = base + nices[i] > 19 ? 19 : base + nices[i];
+        assert_int_equal(o.value.i, want);
+        kpool_pool_free(pool);
+    }
+}
+
 /* ---- errors before anything runs ---------------------------------------- */
 
 static void test_arity_mismatch_refused_before_running(void **state)
@@ -860,6 +890,13 @@ static void test_options_checked(void **state)
     opts.retries = -2;
     assert_int_equal(kpool_pool_open(&pool, &opts), KPOOL_EINVAL);
     assert_non_null(strstr(kpool_pool_error(pool), "options.retries is -2"));
+    kpool_pool_free(pool);
+
+    opts = (kpool_options_t)KPOOL_OPTIONS_INIT;
+    assert_int_equal(opts.worker_nice, 10);
+    opts.worker_nice = 20;
+    assert_int_equal(kpool_pool_open(&pool, &opts), KPOOL_EINVAL);
+    assert_non_null(strstr(kpool_pool_error(pool), "options.worker_nice is 20"));
     kpool_pool_free(pool);
 
     opts = (kpool_options_t)KPOOL_OPTIONS_INIT;
@@ -1194,6 +1231,7 @@ int main(void)
         T(test_arity_mismatch_refused_before_running),
         T(test_bad_arguments_refused_with_their_place),
         cmocka_unit_test(test_options_checked),
+        cmocka_unit_test(test_workers_run_below_the_program),
         T(test_kernel_load_errors_and_description),
         cmocka_unit_test(test_initializer_runs_before_tasks),
         T(test_callbacks_may_submit_and_free_but_not_wait),

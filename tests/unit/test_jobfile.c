@@ -168,12 +168,14 @@ static void test_load_halt_rules(void **state)
 static void test_table_matches_the_enum(void **state)
 {
     (void)state;
-    assert_int_equal(KP_JOB_KEY_COUNT, 28);
+    assert_int_equal(KP_JOB_KEY_COUNT, 29);
     assert_int_equal(kp_job_keys[KP_KEY_pool_memory_limit].type, KP_KEY_COUNT);
     assert_int_equal(kp_job_keys[KP_KEY_pool_cpu_limit].type, KP_KEY_SECONDS);
     assert_int_equal(kp_job_keys[KP_KEY_pool_open_files].type, KP_KEY_COUNT);
     assert_int_equal(kp_job_keys[KP_KEY_pool_core_dumps].type, KP_KEY_BOOL);
     assert_string_equal(kp_job_keys[KP_KEY_pool_core_dumps].def, "false");
+    assert_int_equal(kp_job_keys[KP_KEY_pool_worker_nice].type, KP_KEY_COUNT);
+    assert_string_equal(kp_job_keys[KP_KEY_pool_worker_nice].def, "10");
     assert_string_equal(kp_job_keys[KP_KEY_job_plugin].section, "job");
     assert_string_equal(kp_job_keys[KP_KEY_job_plugin].key, "plugin");
     assert_int_equal(kp_job_keys[KP_KEY_job_plugin].type, KP_KEY_PLUGIN);
