@@ -641,21 +641,23 @@ static void hand_back(pool *p, uint64_t start, uint64_t end, uint32_t attempt, u
     }
 }
 
-/* Deaths in a row after which a slot counts as one whose every task kills
- * its workers: 10 a worker and attempt (a remote slot is a whole rank). */
-static int death_brake(const pool *p, int i)
+/* Deaths in a row, with no task succeeding in between, after which the run
+ * stops: 10 a worker (every worker of every rank) and attempt, at least 20. */
+static int death_brake(const pool *p)
 {
-    int workers = is_remote(p, i) && p->cfg->remote_sizes ? p->cfg->remote_sizes[i - p->lw] : 1;
-    return 10 * (workers > 0 ? workers : 1) * (p->cfg->retries + 1);
+    int brake = 10 * (p->lw + p->cfg->remote_workers) * (p->cfg->retries + 1);
+    return brake < 20 ? 20 : brake;
 }
 
 /* Slot i's task `victim` killed its worker. Once every task kills its
- * worker, forking more would only repeat it: the run stops when every
- * slot's last death_brake() tasks killed it. Counted per slot, because a
- * success elsewhere does not say that: a slot (an MPI rank) that crashes
- * quickly would outrun the successes of slower ones, and one that is busy
- * has not failed yet. A fed run leaves this to rank 0, which sees every
- * rank's. */
+ * worker, forking more would only repeat it: the run stops after
+ * death_brake() deaths in a row, counted per slot (a worker, or a whole MPI
+ * rank) since one of its own tasks last succeeded, and only when every slot
+ * has died since then. A success elsewhere does not end a slot's count, nor
+ * does a slot's count alone stop the run: a rank whose tasks all crash
+ * quickly outran the relayed successes of slower ranks, and a worker busy
+ * with a long task has not failed. A fed run leaves this to rank 0, which
+ * sees every rank's. */
 static void count_death(pool *p, int i, uint64_t victim, const char *why)
 {
     p->w[i].deaths++;
@@ -665,15 +667,17 @@ static void count_death(pool *p, int i, uint64_t victim, const char *why)
     for (int k = 0; k < p->nw; k++) {
         if (p->w[k].gone)
             continue;
-        if (p->w[k].deaths < death_brake(p, k))
+        if (!p->w[k].deaths)
             return;
         all += p->w[k].deaths;
     }
+    if (all < death_brake(p))
+        return;
     kp_err_set(p->err, KPOOL_EFAILED,
-               "stopped after %d tasks in a row killed their workers, the last %d or more of "
-               "every worker with none succeeding in between (the last: task %llu, %s); the "
+               "stopped after %d tasks in a row killed their workers, each worker's latest "
+               "among them, with none succeeding in between (the last: task %llu, %s); the "
                "tasks left did not run",
-               all, death_brake(p, 0), (unsigned long long)victim, why);
+               all, (unsigned long long)victim, why);
     stop_run(p);
 }
 

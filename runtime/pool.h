@@ -57,8 +57,7 @@ typedef struct kp_pool_config {
      * other rank's pool does), are never replaced, and only take fresh
      * claims, so every rank sees its ranges in increasing order. */
     int remotes;
-    int remote_workers;          /* the other ranks' workers: claims are sized for all of them */
-    const int32_t *remote_sizes; /* remote slot k's rank runs remote_sizes[k] workers */
+    int remote_workers; /* the other ranks' workers: claims are sized for all of them */
     /* remote_fds[k]: remote slot k's socket. The pool hands each to its
      * slot's process alone: it is closed in every other child, and in the
      * pool's process once that slot is forked (set to -1), so that the far

@@ -68,7 +68,6 @@ static int rank0_start(void *user, kp_pool_config *cfg, const size_t *left, size
     cfg->remote_workers = 0;
     for (int k = 1; k < r->size; k++)
         cfg->remote_workers += r->workers[k];
-    cfg->remote_sizes = r->workers + 1;
     cfg->remote_main = kp_mpi_relay_main;
     cfg->remote_user = r;
     cfg->remote_fds = r->fds + 1;

@@ -542,7 +542,7 @@ case_crash_brake() {
   j=$(tk crash_on_3 3:100000:10 "[pool]" "workers = 2" "[output]" "format = jsonl")
   kp run "$j"
   expect_status 1
-  expect_err "tasks in a row killed their workers, the last 10 or more of every worker"
+  expect_err "stopped after 20 tasks in a row killed their workers, each worker's latest among them"
   [ "$(grep -c '"crashed"' "$out")" -lt 40 ] || fail "the brake did not stop the forking"
   expect_prefix_of "$out" 10000
   expect_err "not run"

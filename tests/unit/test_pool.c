@@ -314,7 +314,7 @@ static void test_run_crash_costs_one_task(void **state)
 
 /* One worker busy with a task that will succeed, while the other's tasks
  * kill it again and again: the run goes on (each task costs only itself),
- * because the brake on forking waits for every worker to die in a row. */
+ * because the brake on forking waits for every worker to die. */
 static void test_run_brake_waits_for_every_worker(void **state)
 {
     (void)state;
@@ -335,8 +335,8 @@ static void test_run_brake_waits_for_every_worker(void **state)
     munmap(crashes, sizeof *crashes);
 }
 
-/* Every task kills its worker: the run stops once each worker's last 10
- * tasks did, and the rest are not run. */
+/* Every task kills its worker: the run stops after 20 deaths in a row (10 a
+ * worker), and the rest are not run. */
 static void test_run_brake_stops_when_every_task_crashes(void **state)
 {
     (void)state;
