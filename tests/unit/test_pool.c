@@ -38,6 +38,15 @@ static int64_t segv_every_50000(int64_t x)
     return 2 * x;
 }
 
+/* A counter the workers (forks of this process) share with it. */
+static _Atomic uint64_t *shared_counter(void)
+{
+    void *p = mmap(NULL, sizeof(_Atomic uint64_t), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_ptr_not_equal(p, MAP_FAILED);
+    return p;
+}
+
 /* Calls of twice_slowly, counted across the workers (shared memory). */
 static _Atomic uint64_t *slow_calls;
 
@@ -318,9 +327,7 @@ static void test_run_crash_costs_one_task(void **state)
 static void test_run_brake_waits_for_every_worker(void **state)
 {
     (void)state;
-    crashes =
-        mmap(NULL, sizeof *crashes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_ptr_not_equal(crashes, MAP_FAILED);
+    crashes = shared_counter();
     fixture *f = make((kp_fnptr)zero_outlasts_crashes, 100);
     crashes_awaited = 99;
     f->cfg.chunksize = 1;
@@ -340,9 +347,7 @@ static void test_run_brake_waits_for_every_worker(void **state)
 static void test_run_brake_stops_when_every_task_crashes(void **state)
 {
     (void)state;
-    crashes =
-        mmap(NULL, sizeof *crashes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_ptr_not_equal(crashes, MAP_FAILED);
+    crashes = shared_counter();
     fixture *f = make_range((kp_fnptr)zero_outlasts_crashes, 1, 1, 1000);
     f->cfg.chunksize = 1;
     f->cfg.not_run_tail = true;
@@ -361,9 +366,7 @@ static void test_run_brake_stops_when_every_task_crashes(void **state)
 static void test_run_sent_in_the_middle_of_ranges(void **state)
 {
     (void)state;
-    slow_calls =
-        mmap(NULL, sizeof *slow_calls, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(slow_calls != MAP_FAILED);
+    slow_calls = shared_counter();
     fixture *f = make((kp_fnptr)twice_slowly, 40000);
     f->cfg.chunksize = 10000;
     assert_int_equal(run(f), 0);
