@@ -234,6 +234,23 @@ static void assert_twice_in_order(const fixture *f, size_t n)
     }
 }
 
+/* The run gave all n tasks in input order: those with i % every == at
+ * crashed (SIGSEGV), the others ok with 2 * i. */
+static void assert_twice_but_crashes(const fixture *f, size_t n, size_t every, size_t at)
+{
+    assert_int_equal(f->c.n, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(f->c.order[i], i);
+        if (i % every == at) {
+            assert_int_equal(f->c.by_index[i].kind, KP_TASK_CRASHED);
+            assert_int_equal(f->c.by_index[i].signal, SIGSEGV);
+        } else {
+            assert_int_equal(f->c.by_index[i].kind, KP_TASK_OK);
+            assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
+        }
+    }
+}
+
 static void test_guided_claim_shrinks_to_one(void **state)
 {
     (void)state;
@@ -304,17 +321,7 @@ static void test_run_crash_costs_one_task(void **state)
     fixture *f = make((kp_fnptr)segv_on_7, 100);
     f->cfg.chunksize = 9;
     assert_int_equal(run(f), KPOOL_EFAILED);
-    assert_int_equal(f->c.n, 100);
-    for (size_t i = 0; i < 100; i++) {
-        assert_int_equal(f->c.order[i], i);
-        if (i % 10 == 7) {
-            assert_int_equal(f->c.by_index[i].kind, KP_TASK_CRASHED);
-            assert_int_equal(f->c.by_index[i].signal, SIGSEGV);
-        } else {
-            assert_int_equal(f->c.by_index[i].kind, KP_TASK_OK);
-            assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
-        }
-    }
+    assert_twice_but_crashes(f, 100, 10, 7);
     assert_int_equal(f->stats.failed, 10);
     assert_int_equal(f->c.failures, 10);
     assert_true(f->stats.workers_started >= 12);
@@ -384,16 +391,7 @@ static void test_run_crash_in_a_long_range_costs_one_task(void **state)
     (void)state;
     fixture *f = make((kp_fnptr)segv_every_50000, 200000);
     assert_int_equal(run(f), KPOOL_EFAILED);
-    assert_int_equal(f->c.n, 200000);
-    for (size_t i = 0; i < 200000; i++) {
-        assert_int_equal(f->c.order[i], i);
-        if (i % 50000 == 49999) {
-            assert_int_equal(f->c.by_index[i].kind, KP_TASK_CRASHED);
-        } else {
-            assert_int_equal(f->c.by_index[i].kind, KP_TASK_OK);
-            assert_int_equal(f->c.by_index[i].value.i, 2 * (int64_t)i);
-        }
-    }
+    assert_twice_but_crashes(f, 200000, 50000, 49999);
     assert_int_equal(f->stats.failed, 4);
     assert_int_equal(f->stats.ok, 200000 - 4);
     destroy(f);
