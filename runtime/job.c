@@ -624,7 +624,7 @@ int kp_job_run_local(kpool_job_t *job, int flags, const kp_job_hooks *hooks)
 
     if (tracing) {
         s.trace = pcfg.trace = kp_tracing_trace(tracing);
-        kp_trace_start(s.trace, left, pcfg.task_timeout);
+        kp_trace_start(s.trace, left, nleft, pcfg.task_timeout);
     }
     int64_t t0 = kp_now_ns();
     kp_err perr;

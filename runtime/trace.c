@@ -32,6 +32,7 @@ struct kp_trace {
     uint64_t tsc0; /* the TSC at t0; 0 = the workers read the clock itself */
     double task_timeout;
     const size_t *map;
+    size_t map_tasks;     /* the map's length */
     kp_trace_slot *slots; /* shared: MAP_SHARED | MAP_ANONYMOUS */
     size_t slots_size;
     _Atomic int *torn; /* in the same mapping, after the slots */
@@ -293,9 +294,10 @@ int kp_trace_open(kp_trace **out, const char *path, int workers, kp_err *err)
     return 0;
 }
 
-void kp_trace_start(kp_trace *tr, const size_t *index_map, double task_timeout)
+void kp_trace_start(kp_trace *tr, const size_t *index_map, size_t tasks, double task_timeout)
 {
     tr->map = index_map;
+    tr->map_tasks = index_map ? tasks : 0;
     tr->task_timeout = task_timeout;
     /* A first reading may be slow (the clock's page is not mapped yet):
      * read_pair tries again. */
@@ -515,6 +517,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the state is committed in one store
 kp_trace_worker kp_trace_local;
 
 static kp_trace *wtr;
+static const size_t *wmap; /* the pool's task numbers to the job's, or NULL */
 static int wslot_no;
 static int32_t wpid;
 static char wbuf[WORKER_BUF];
@@ -613,10 +616,11 @@ static void make_numbers(void)
 }
 
 /* Appends v and a comma at p; returns the end. Writes up to 4 bytes past
- * its text (a duration has room for 21). */
-static inline char *put_duration(char *p, uint64_t v)
+ * its text (a duration has room for 21). Always inline: most durations are
+ * below 1000, and then it is a load, a store and an add. */
+static inline __attribute__((always_inline)) char *put_duration(char *p, uint64_t v)
 {
-    if (v < 1000) {
+    if (__builtin_expect(v < 1000, 1)) {
         memcpy(p, small_numbers[v].text, 4);
         return p + small_numbers[v].len;
     }
@@ -632,69 +636,57 @@ static inline char *put_duration(char *p, uint64_t v)
     return p;
 }
 
-/* How a line's readings become ns: they are ns (the clock), or TSC ticks
- * converted with a 64-bit product from the oldest reading `low` (the line
- * spans less than 2^64 / rate ticks: seconds), or converted one by one. */
-enum { READINGS_NS, READINGS_TICKS, READINGS_TICKS_WIDE };
-
-static inline __attribute__((always_inline)) int64_t run_time(uint64_t r, int how, uint64_t low,
-                                                              int64_t low_ns)
+/* ticks * mult / 2^32: the ns of a span of readings. */
+static inline int64_t ticks_ns(uint64_t ticks, uint64_t mult)
 {
-    if (how == READINGS_TICKS)
-        return low_ns + (int64_t)(((r - low) * anchor_mult) >> 32);
-    if (how == READINGS_TICKS_WIDE)
-        return reading_ns(r);
-    return (int64_t)r;
-}
-
-/* Appends the durations of the open run's n readings at p: each the time of
- * its reading less that of the previous one (the first's: the run's start),
- * never negative. So they add up to the time of the newest reading (at
- * least the start) less the start, exactly. Inline with a constant `how`:
- * one loop for each way. */
-static inline __attribute__((always_inline)) char *put_durations(char *p, uint32_t n, int how,
-                                                                 uint64_t low, int64_t low_ns)
-{
-    const uint64_t *r = kp_trace_local.reading;
-    int64_t prev = run_start;
-    for (uint32_t k = 0; k < n; k++) {
-        int64_t t = run_time(r[k], how, low, low_ns);
-        t = t > prev ? t : prev;
-        p = put_duration(p, (uint64_t)(t - prev));
-        prev = t;
-    }
-    return p;
+#ifdef __SIZEOF_INT128__
+    return (int64_t)(((unsigned __int128)ticks * mult) >> 32);
+#else
+    (void)mult; /* no TSC without 128-bit products (trace.h): readings are ns */
+    return (int64_t)ticks;
+#endif
 }
 
 /* The line of the open run of n readings, appended at p; returns its end,
- * and sets wlast_ns to the run's end. Async-signal-safe. */
+ * and sets wlast_ns to the run's end. Async-signal-safe.
+ *
+ * Each task's duration is the time of its reading less that of the
+ * previous one (the first's: the run's start), never negative: a reading
+ * below the highest so far counts as that one. Times after the first
+ * reading are the ticks since it, summed and converted with one product
+ * each, so the durations add up to the run's end less its start exactly.
+ * The line's end is known only after the last duration: the durations are
+ * written LINE_HEAD_MAX bytes on, and moved down behind the head. */
 static char *format_run(char *p, uint32_t n)
 {
     const uint64_t *r = kp_trace_local.reading;
-    uint64_t low = r[0], high = r[0];
-    for (uint32_t k = 1; k < n; k++) {
-        low = r[k] < low ? r[k] : low;
-        high = r[k] > high ? r[k] : high;
-    }
-    int how = READINGS_NS;
-    int64_t low_ns = 0;
+    /* ns per reading, times 2^32: readings are ns, or TSC ticks. */
+    uint64_t mult = UINT64_C(1) << 32;
+    int64_t first = (int64_t)r[0];
     if (kp_trace_local.tsc) {
-        update_anchor(high, false);
-        low_ns = reading_ns(low);
-        how = anchor_mult && high - low > UINT64_MAX / anchor_mult ? READINGS_TICKS_WIDE
-                                                                   : READINGS_TICKS;
+        update_anchor(r[n - 1], false);
+        first = reading_ns(r[0]);
+        mult = anchor_mult;
     }
-    int64_t end = run_time(high, how, low, low_ns);
-    if (end < run_start)
-        end = run_start;
+    if (first < run_start)
+        first = run_start;
+    char *d = p + LINE_HEAD_MAX, *q = put_duration(d, (uint64_t)(first - run_start));
+    uint64_t high = r[0], ticks = 0;
+    int64_t since = 0; /* ns from the first reading to the previous one */
+    for (uint32_t k = 1; k < n; k++) {
+        uint64_t v = r[k];
+        ticks += v > high ? v - high : 0;
+        high = v > high ? v : high;
+        int64_t t = ticks_ns(ticks, mult);
+        q = put_duration(q, (uint64_t)(t - since));
+        since = t;
+    }
+    int64_t end = first + since;
     p = format_head(p, run_task, wslot_no, wpid, kp_trace_local.run_attempt, run_start - wtr->t0,
                     end - wtr->t0, "ok");
-    if (how == READINGS_TICKS)
-        p = put_durations(p, n, READINGS_TICKS, low, low_ns);
-    else if (how == READINGS_TICKS_WIDE)
-        p = put_durations(p, n, READINGS_TICKS_WIDE, low, low_ns);
-    else
-        p = put_durations(p, n, READINGS_NS, low, low_ns);
+    size_t len = (size_t)(q - d);
+    memmove(p, d, len);
+    p += len;
     memcpy(p - 1, "]}\n", 3); /* over the last comma */
     wlast_ns = end;
     return p + 2;
@@ -705,8 +697,22 @@ static char *format_run(char *p, uint32_t n)
 static size_t close_run(size_t len, uint32_t n)
 {
     len = (size_t)(format_run(wbuf + len, n) - wbuf);
+    kp_trace_local.room = 0;
     commit(len, 0);
     return len;
+}
+
+/* How many tasks after pool task `index`, the first of a run, may extend
+ * it: up to the most a line holds, and in a resumed run only while their
+ * job indices follow one another. */
+static uint32_t run_room(uint64_t index)
+{
+    if (!wmap)
+        return KP_TRACE_RUN_MAX - 1;
+    uint64_t k = 1;
+    while (k < KP_TRACE_RUN_MAX && index + k < wtr->map_tasks && wmap[index + k] == wmap[index] + k)
+        k++;
+    return (uint32_t)(k - 1);
 }
 
 bool kp_trace_worker_begin(kp_trace *tr, int slot)
@@ -720,9 +726,10 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot)
     wpid = (int32_t)getpid();
     kp_trace_slot *s = &tr->slots[slot];
     w->slot = s;
-    w->map = tr->map;
+    wmap = tr->map;
     w->tsc = tr->tsc0 != 0;
     w->chained = false;
+    w->room = 0;
     anchor_set = false;
     anchor_mult = 0;
     wlast_ns = tr->t0;
@@ -769,7 +776,6 @@ void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
     if (ns < wlast_ns)
         ns = wlast_ns;
     wlast_ns = ns;
-    w->last = r;
     w->chained = true;
     kp_trace_slot *s = w->slot;
     s->index = index;
@@ -785,7 +791,7 @@ void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now)
     kp_trace_worker *w = &kp_trace_local;
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
     size_t len = (size_t)(state >> 32);
-    uint64_t task = w->map ? w->map[o->index] : o->index;
+    uint64_t task = wmap ? wmap[o->index] : o->index;
     /* One anchor for the run that closes and this task. */
     update_anchor(now, false);
     if ((uint32_t)state)
@@ -804,9 +810,9 @@ void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now)
         run_task = task;
         run_start = start;
         w->run_attempt = w->attempt;
-        w->next = task + 1;
         w->reading[0] = now;
         commit(len, 1);
+        w->room = run_room(o->index);
     } else {
         int64_t end = reading_ns(now);
         if (end < start)
@@ -816,7 +822,6 @@ void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now)
         wlast_ns = end;
         commit((size_t)(e - wbuf), 0);
     }
-    w->last = now;
 }
 
 void kp_trace_worker_flush(void)
@@ -836,6 +841,7 @@ void kp_trace_worker_flush(void)
     (void)kp_write_all(wtr->fd, wbuf, len);
     atomic_store_explicit(&s->writing, 0, memory_order_relaxed);
     commit(0, 0);
+    kp_trace_local.room = 0;
     kp_trace_local.chained = false; /* the write's time is nobody's task */
 }
 

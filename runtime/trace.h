@@ -76,10 +76,11 @@ typedef struct kp_trace kp_trace;
 int kp_trace_open(kp_trace **out, const char *path, int workers, kp_err *err);
 
 /* Marks the start of the run (times in the trace count from here) and sets
- * the map from the pool's task numbers to the job's (a resumed run; NULL =
- * the same), which must stay valid until kp_trace_close, and the job's
- * task_timeout (for the message of a timed-out attempt that is retried). */
-void kp_trace_start(kp_trace *tr, const size_t *index_map, double task_timeout);
+ * the map from the pool's task numbers to the job's (a resumed run of
+ * `tasks` tasks; NULL = the same), which must stay valid until
+ * kp_trace_close, and the job's task_timeout (for the message of a
+ * timed-out attempt that is retried). */
+void kp_trace_start(kp_trace *tr, const size_t *index_map, size_t tasks, double task_timeout);
 
 /* The pool's final failure of a task (pool task number in o->index): writes
  * the line of a task whose worker died under it (crashed, timeout). Other
@@ -105,13 +106,16 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot);
 
 /* Around one task: begin right before it runs, end right after, with its
  * outcome (pool task number, kind, message). The clock is read once per
- * task: a task that `follows` the previous one in the same range starts
- * when that one ended (unless the trace was written in between), so a
- * task's time includes the worker's own work for it (sending its result,
- * recording its duration), which is the per-task cost a run really pays.
- * An ok task that starts where the open run ended, with the next index and
- * the same attempt, extends the run; any other task closes it. Both are
- * inline (below): on the seed job a task lasts a few tens of nanoseconds. */
+ * task. A task `follows` when it is the next one of the same range as the
+ * previous task: index + 1, the same attempt. It then starts when that one
+ * ended (unless the trace was written in between), so a task's time
+ * includes the worker's own work for it (sending its result, recording its
+ * duration), which is the per-task cost a run really pays. An ok task that
+ * follows extends the open run, unless the run is full or (a resumed run)
+ * the next job index is not the previous one's + 1; any other task closes
+ * it. Both are inline (below): on the seed job a task lasts a few tens of
+ * nanoseconds, and the path of a task that extends the run is a handful of
+ * stores beside the reading. */
 static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows);
 static inline void kp_trace_task_end(const kp_outcome *o);
 
@@ -173,7 +177,9 @@ typedef struct kp_trace_slot {
     uint32_t attempt;
     uint32_t reserved;
     uint64_t index; /* the pool's task number */
-    uint64_t start; /* the task's start: a reading of the worker (TSC or ns) */
+    /* The task's start: a reading of the worker (TSC or ns); between tasks,
+     * where a task that follows will start (the previous one's end). */
+    uint64_t start;
     /* KP_TRACE_SLOT_DEAD: the task's start and end in ns (CLOCK_MONOTONIC),
      * set by the worker's handler. */
     int64_t start_ns, end_ns;
@@ -190,20 +196,21 @@ typedef struct kp_trace_worker {
      * async-signal-safe (C11 7.14.1.1). */
     _Atomic uint64_t state;
     kp_trace_slot *slot;
-    const size_t *map;                  /* the pool's task numbers to the job's, or NULL */
-    uint64_t next;                      /* the job index of a task that extends the open run */
-    uint32_t run_attempt;               /* the open run's attempt */
+    /* How many more tasks may extend the open run (0: none is open, or it
+     * is full, or the next job index does not follow): the one check of a
+     * task's end. */
+    uint32_t room;
     uint32_t attempt;                   /* the running task's attempt */
+    uint32_t run_attempt;               /* the open run's attempt */
     bool tsc;                           /* readings are TSC ticks, else ns of the clock */
-    bool chained;                       /* a task that follows starts at `last` */
-    uint64_t last;                      /* the previous task's end, or a fresh start */
+    bool chained;                       /* a task that follows starts at slot->start */
     uint64_t reading[KP_TRACE_RUN_MAX]; /* the end of each task of the open run */
 } kp_trace_worker;
 
 extern kp_trace_worker kp_trace_local;
 
-/* The slow paths of the two below: a task that starts afresh, and one that
- * does not extend the open run (it ended at `now`). */
+/* The slow paths of the three below: a task that does not follow, and one
+ * that does not extend the open run (it ended at `now`). */
 void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt);
 void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now);
 
@@ -225,48 +232,43 @@ static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool fo
         kp_trace_task_begin_afresh(index, attempt);
         return;
     }
+    /* The attempt, and the start (the previous task's end), are in place. */
     kp_trace_slot *s = w->slot;
     s->index = index;
-    s->attempt = attempt;
-    s->start = w->last;
-    w->attempt = attempt;
-    /* The fields above are in place before a handler sees the task open. */
     atomic_signal_fence(memory_order_release);
     atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
 }
 
-/* The end of the task the slot shows: reads the clock, frees the slot. */
-static inline uint64_t kp_trace_stop_(void)
+/* The end of the task the slot shows at `now`, which is where a task that
+ * follows starts: frees the slot. */
+static inline void kp_trace_stop_(uint64_t now)
 {
-    uint64_t now = kp_trace_read();
-    atomic_store_explicit(&kp_trace_local.slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
-    return now;
+    kp_trace_slot *s = kp_trace_local.slot;
+    atomic_store_explicit(&s->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
+    s->start = now;
 }
 
-/* The common case: an ok task (pool task number `index`) that extends the
- * open run (1 <= n < the most) by its end `now`, committed after the
- * reading is stored. False when it does not extend it. */
-static inline bool kp_trace_extend_(uint64_t index, uint64_t now)
+/* The common case: an ok task that extends the open run by its end `now`,
+ * committed after the reading is stored. False when there is no room. */
+static inline bool kp_trace_extend_(uint64_t now)
 {
     kp_trace_worker *w = &kp_trace_local;
+    uint32_t room = w->room;
+    if (!room)
+        return false;
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
-    uint32_t n = (uint32_t)state;
-    uint64_t task = w->map ? w->map[index] : index;
-    if (n - 1 < KP_TRACE_RUN_MAX - 1 && task == w->next && w->attempt == w->run_attempt) {
-        w->reading[n] = now;
-        atomic_signal_fence(memory_order_release);
-        atomic_store_explicit(&w->state, state + 1, memory_order_relaxed);
-        w->next = task + 1;
-        w->last = now;
-        return true;
-    }
-    return false;
+    w->reading[(uint32_t)state] = now;
+    atomic_signal_fence(memory_order_release);
+    atomic_store_explicit(&w->state, state + 1, memory_order_relaxed);
+    w->room = room - 1;
+    return true;
 }
 
 static inline void kp_trace_task_end(const kp_outcome *o)
 {
-    uint64_t now = kp_trace_stop_();
-    if (o->kind == KP_TASK_OK && kp_trace_extend_(o->index, now))
+    uint64_t now = kp_trace_read();
+    kp_trace_stop_(now);
+    if (o->kind == KP_TASK_OK && kp_trace_extend_(now))
         return;
     kp_trace_task_end_apart(o, now);
 }
@@ -274,8 +276,9 @@ static inline void kp_trace_task_end(const kp_outcome *o)
 static inline void kp_trace_task_end_ok(uint64_t index, kp_type type, uint32_t attempt,
                                         uint64_t value)
 {
-    uint64_t now = kp_trace_stop_();
-    if (kp_trace_extend_(index, now))
+    uint64_t now = kp_trace_read();
+    kp_trace_stop_(now);
+    if (kp_trace_extend_(now))
         return;
     kp_outcome o = {
         .index = (size_t)index, .kind = KP_TASK_OK, .type = type, .attempts = (int)attempt};
