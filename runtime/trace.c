@@ -587,6 +587,81 @@ static int64_t reading_ns(uint64_t r)
     return (int64_t)r;
 }
 
+/* ---- groups of short tasks ------------------------------------------- */
+
+/* Reading the TSC costs a worker about 13 ns here (a VM), a third of a seed
+ * task: reading it after every task made --trace cost the seed job a sixth
+ * more. So a worker reads it after a *group* of tasks that lasts at least
+ * KP_TRACE_GROUP_COST times what one reading costs (min_span, measured when
+ * the worker starts), which keeps the readings to 2% of the time: a group is
+ * one task as long as tasks last that long, and up to KP_TRACE_GROUP_MAX of
+ * them when they are shorter, sized after each group from its time. A task
+ * ended inside a group stores 0 as its reading; when a line is formatted,
+ * the tasks up to each reading share the time since the one before equally
+ * (to the nanosecond: the shares add up to it). A task that leaves the run
+ * (it failed, or starts another line), the end of a range, and a death read
+ * the clock at once, and share the time since the last reading with the
+ * unread tasks before them (close_tail). So a slow task among fast ones is
+ * seen as a slow group (at most KP_TRACE_GROUP_MAX tasks), after which the
+ * groups shrink to one task each until tasks are fast again. */
+
+static void measure_reading_cost(kp_trace_worker *w)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 16; i++) {
+        uint64_t a = kp_trace_read(), b = kp_trace_read();
+        if (b > a && b - a < best)
+            best = b - a;
+    }
+    w->min_span = KP_TRACE_GROUP_COST * (best == UINT64_MAX ? 1 : best);
+    w->group = w->countdown = 1;
+}
+
+uint64_t kp_trace_group_end(void)
+{
+    kp_trace_worker *w = &kp_trace_local;
+    uint64_t now = kp_trace_read();
+    /* The group of `group` tasks began at the previous reading, `last`. */
+    uint64_t span = now > w->last ? now - w->last : 0;
+    uint64_t g = span ? w->group * w->min_span / span : KP_TRACE_GROUP_MAX;
+    g = g < 1 ? 1 : g > KP_TRACE_GROUP_MAX ? KP_TRACE_GROUP_MAX : g;
+    w->group = w->countdown = (uint32_t)g;
+    w->last = now;
+    w->slot->start = now;
+    return now;
+}
+
+/* The open run's n readings end with unread ones (0) after the last one
+ * read: they and `extra` tasks after them share the time from that reading
+ * to `now`. Sets the last one to where the extra tasks begin (the others
+ * stay unread: the line shares the time up to it among them). r[0] is
+ * always read. Async-signal-safe: it only writes a reading. */
+static void close_tail(uint32_t n, uint64_t now, uint32_t extra)
+{
+    uint64_t *r = kp_trace_local.reading;
+    uint32_t a = n - 1;
+    while (a > 0 && !r[a])
+        a--;
+    if (a == n - 1)
+        return;
+    uint64_t unread = n - 1 - a;
+    /* As if `now` were the reading after the extra tasks. */
+    uint64_t from = r[a], span = now > from ? now - from : 0, m = unread + extra;
+    r[n - 1] = from + span / m * unread + span % m * unread / m;
+}
+
+void kp_trace_close_group(void)
+{
+    kp_trace_worker *w = &kp_trace_local;
+    uint64_t now = kp_trace_read();
+    uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
+    if ((uint32_t)state && !w->reading[(uint32_t)state - 1])
+        close_tail((uint32_t)state, now, 0);
+    w->countdown = w->group;
+    w->last = now;
+    w->slot->start = now;
+}
+
 /* The text of each number below 1000 followed by a comma ("7," "42,"),
  * with its length; and each zero-padded to three digits ("042,"). Made by
  * kp_trace_worker_begin, before any line: the digits of a duration then cost
@@ -636,6 +711,28 @@ static inline __attribute__((always_inline)) char *put_duration(char *p, uint64_
     return p;
 }
 
+/* Appends m durations that add up to span: span / m each, one more for the
+ * first span % m. */
+static inline char *put_shares(char *p, uint64_t span, uint64_t m)
+{
+    if (m == 1)
+        return put_duration(p, span);
+    uint64_t step = span / m, k = 0, more = span % m;
+    for (; k < more; k++)
+        p = put_duration(p, step + 1);
+    if (step < 1000) { /* the common case: the same few bytes m - k times */
+        const small_number *d = &small_numbers[step];
+        for (; k < m; k++) {
+            memcpy(p, d->text, 4);
+            p += d->len;
+        }
+        return p;
+    }
+    for (; k < m; k++)
+        p = put_duration(p, step);
+    return p;
+}
+
 /* ticks * mult / 2^32: the ns of a span of readings. */
 static inline int64_t ticks_ns(uint64_t ticks, uint64_t mult)
 {
@@ -650,16 +747,18 @@ static inline int64_t ticks_ns(uint64_t ticks, uint64_t mult)
 /* The line of the open run of n readings, appended at p; returns its end,
  * and sets wlast_ns to the run's end. Async-signal-safe.
  *
- * Each task's duration is the time of its reading less that of the
- * previous one (the first's: the run's start), never negative: a reading
- * below the highest so far counts as that one. Times after the first
- * reading are the ticks since it, summed and converted with one product
- * each, so the durations add up to the run's end less its start exactly.
+ * The tasks up to each reading share the time from the previous reading
+ * (the first's: the run's start) to it, never negative: a reading below the
+ * highest so far counts as that one. Times after the first reading are the
+ * ticks since it, summed and converted with one product each, so the
+ * durations add up to the run's end less its start exactly.
  * The line's end is known only after the last duration: the durations are
  * written LINE_HEAD_MAX bytes on, and moved down behind the head. */
 static char *format_run(char *p, uint32_t n)
 {
     const uint64_t *r = kp_trace_local.reading;
+    if (!r[n - 1]) /* between tasks of a group: the last ones end now */
+        close_tail(n, kp_trace_read(), 0);
     /* ns per reading, times 2^32: readings are ns, or TSC ticks. */
     uint64_t mult = UINT64_C(1) << 32;
     int64_t first = (int64_t)r[0];
@@ -671,15 +770,19 @@ static char *format_run(char *p, uint32_t n)
     if (first < run_start)
         first = run_start;
     char *d = p + LINE_HEAD_MAX, *q = put_duration(d, (uint64_t)(first - run_start));
-    uint64_t high = r[0], ticks = 0;
+    uint64_t high = r[0], ticks = 0, waiting = 0; /* tasks since the previous reading */
     int64_t since = 0; /* ns from the first reading to the previous one */
     for (uint32_t k = 1; k < n; k++) {
         uint64_t v = r[k];
+        waiting++;
+        if (!v)
+            continue;
         ticks += v > high ? v - high : 0;
         high = v > high ? v : high;
         int64_t t = ticks_ns(ticks, mult);
-        q = put_duration(q, (uint64_t)(t - since));
+        q = put_shares(q, (uint64_t)(t - since), waiting);
         since = t;
+        waiting = 0;
     }
     int64_t end = first + since;
     p = format_head(p, run_task, wslot_no, wpid, kp_trace_local.run_attempt, run_start - wtr->t0,
@@ -730,6 +833,8 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot)
     w->tsc = tr->tsc0 != 0;
     w->chained = false;
     w->room = 0;
+    measure_reading_cost(w);
+    w->last = kp_trace_read();
     anchor_set = false;
     anchor_mult = 0;
     wlast_ns = tr->t0;
@@ -777,6 +882,8 @@ void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
         ns = wlast_ns;
     wlast_ns = ns;
     w->chained = true;
+    w->countdown = w->group;
+    w->last = r;
     kp_trace_slot *s = w->slot;
     s->index = index;
     s->attempt = attempt;
@@ -789,13 +896,21 @@ void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
 void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now)
 {
     kp_trace_worker *w = &kp_trace_local;
+    if (!now) { /* inside a group: this task's end is read now */
+        now = kp_trace_read();
+        w->slot->start = now;
+    }
+    w->countdown = w->group;
+    w->last = now;
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
     size_t len = (size_t)(state >> 32);
     uint64_t task = wmap ? wmap[o->index] : o->index;
     /* One anchor for the run that closes and this task. */
     update_anchor(now, false);
-    if ((uint32_t)state)
+    if ((uint32_t)state) {
+        close_tail((uint32_t)state, now, 1); /* this task's share too */
         len = close_run(len, (uint32_t)state);
+    }
     int64_t start = wlast_ns; /* the task started where the last line ended */
     if (len > sizeof wbuf - LINE_ROOM) {
         sigset_t block, old;
@@ -851,8 +966,12 @@ void kp_trace_worker_dying(int sig)
         return;
     /* The interrupted worker may have been changing the anchor. */
     update_anchor(0, true);
-    kp_trace_worker_flush();
     kp_trace_slot *s = kp_trace_local.slot;
+    uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
+    atomic_signal_fence(memory_order_acquire);
+    if (atomic_load(&s->state) == KP_TRACE_SLOT_OPEN && (uint32_t)state)
+        close_tail((uint32_t)state, kp_trace_read(), 1); /* the running task's share too */
+    kp_trace_worker_flush();
     if (atomic_load(&s->state) == KP_TRACE_SLOT_OPEN) {
         /* The task started where the last line ended, or afresh: wlast_ns
          * either way, now that the open run is closed. */

@@ -11,8 +11,13 @@
  * "timeout", "stopped"), ns (each task's duration in integer nanoseconds,
  * one per task: the line covers tasks task .. task + len(ns) - 1; task k
  * starts ns[0] + ... + ns[k-1] after start, so end - start is their sum,
- * exactly) and, for every outcome but ok, message. A line of any outcome but
- * ok covers one task:
+ * exactly) and, for every outcome but ok, message. Tasks shorter than
+ * KP_TRACE_GROUP_COST readings of the clock (about 0.65 us where the TSC
+ * costs 13 ns) are timed in groups of up to KP_TRACE_GROUP_MAX consecutive
+ * tasks that last at least that long: each task of a group gets an equal
+ * share of the group's time (to the nanosecond; the shares add up to it),
+ * as does a task that fails, crashes or is stopped within a group. Longer
+ * tasks are timed one by one. A line of any outcome but ok covers one task:
  *
  *   {"task":0,"worker":0,"pid":3504,"attempt":1,"start":0.001113297,
  *    "end":0.001184631,"outcome":"ok","ns":[68729,1824,781]}
@@ -105,9 +110,9 @@ int kp_trace_repair(const char *path, kp_err *err);
 bool kp_trace_worker_begin(kp_trace *tr, int slot);
 
 /* Around one task: begin right before it runs, end right after, with its
- * outcome (pool task number, kind, message). The clock is read once per
- * task. A task `follows` when it is the next one of the same range as the
- * previous task: index + 1, the same attempt. It then starts when that one
+ * outcome (pool task number, kind, message). The clock is read at most once
+ * per task: once per group of short tasks (see trace.c). A task `follows` when it is the next one
+ * of the same range as the previous task: index + 1, the same attempt. It then starts when that one
  * ended (unless the trace was written in between), so a task's time
  * includes the worker's own work for it (sending its result, recording its
  * duration), which is the per-task cost a run really pays. An ok task that
@@ -118,6 +123,11 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot);
  * stores beside the reading. */
 static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows);
 static inline void kp_trace_task_end(const kp_outcome *o);
+
+/* After the last task of a range, before the worker does anything else:
+ * reads the clock if that task ended inside a group, so that the time until
+ * the next task (which starts afresh) is nobody's. */
+static inline void kp_trace_range_end(void);
 
 /* kp_trace_task_end for an ok task with its value's 8 bytes (the short way
  * of worker.c): the outcome is made only when the task does not extend the
@@ -165,6 +175,11 @@ char *kp_fmt_seconds(char *p, int64_t ns);
 /* The most tasks one line holds: a longer run goes on on the next line. */
 #define KP_TRACE_RUN_MAX 8192
 
+/* Short tasks are timed in groups (see trace.c): at most this many a group,
+ * and a group lasts at least this many times what reading the clock costs. */
+#define KP_TRACE_GROUP_MAX  64
+#define KP_TRACE_GROUP_COST 50
+
 enum { KP_TRACE_SLOT_FREE, KP_TRACE_SLOT_OPEN, KP_TRACE_SLOT_DEAD };
 
 /* What one worker slot is running, shared between the worker (writes) and
@@ -200,19 +215,29 @@ typedef struct kp_trace_worker {
      * is full, or the next job index does not follow): the one check of a
      * task's end. */
     uint32_t room;
-    uint32_t attempt;                   /* the running task's attempt */
-    uint32_t run_attempt;               /* the open run's attempt */
-    bool tsc;                           /* readings are TSC ticks, else ns of the clock */
-    bool chained;                       /* a task that follows starts at slot->start */
-    uint64_t reading[KP_TRACE_RUN_MAX]; /* the end of each task of the open run */
+    uint32_t countdown;   /* tasks until the clock is read again */
+    uint32_t group;       /* tasks timed together (1 .. KP_TRACE_GROUP_MAX) */
+    uint32_t attempt;     /* the running task's attempt */
+    uint32_t run_attempt; /* the open run's attempt */
+    bool tsc;             /* readings are TSC ticks, else ns of the clock */
+    bool chained;         /* a task that follows starts where the previous ended */
+    uint64_t min_span;    /* the least time a group spans, in readings */
+    uint64_t last;        /* the latest reading: a group's end, or a fresh start */
+    /* The end of each task of the open run; 0: inside a group, not read.
+     * The first and (once the run closes) the last are read. */
+    uint64_t reading[KP_TRACE_RUN_MAX];
 } kp_trace_worker;
 
 extern kp_trace_worker kp_trace_local;
 
-/* The slow paths of the three below: a task that does not follow, and one
- * that does not extend the open run (it ended at `now`). */
+/* The slow paths of the ones below: a task that does not follow; one that
+ * does not extend the open run (it ended at `now`, 0: not read); the end
+ * of a group (reads the clock and sizes the next group); and a range that
+ * ended inside a group. */
 void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt);
 void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now);
+uint64_t kp_trace_group_end(void);
+void kp_trace_close_group(void);
 
 /* A reading of the worker's clock: the TSC, about 13 ns here, else the
  * clock, about 35 ns. trace.c turns readings into nanoseconds. */
@@ -232,24 +257,27 @@ static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool fo
         kp_trace_task_begin_afresh(index, attempt);
         return;
     }
-    /* The attempt, and the start (the previous task's end), are in place. */
+    /* The attempt, and the start (the latest reading), are in place. */
     kp_trace_slot *s = w->slot;
     s->index = index;
     atomic_signal_fence(memory_order_release);
     atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
 }
 
-/* The end of the task the slot shows at `now`, which is where a task that
- * follows starts: frees the slot. */
-static inline void kp_trace_stop_(uint64_t now)
+/* The end of the task the slot shows: frees the slot, and returns a reading
+ * of the clock when the task ends a group, else 0 (not read). */
+static inline uint64_t kp_trace_stop_(void)
 {
-    kp_trace_slot *s = kp_trace_local.slot;
-    atomic_store_explicit(&s->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
-    s->start = now;
+    kp_trace_worker *w = &kp_trace_local;
+    atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
+    if (--w->countdown)
+        return 0;
+    return kp_trace_group_end();
 }
 
-/* The common case: an ok task that extends the open run by its end `now`,
- * committed after the reading is stored. False when there is no room. */
+/* The common case: an ok task that extends the open run by its end `now`
+ * (0: not read), committed after the reading is stored. False when there
+ * is no room. */
 static inline bool kp_trace_extend_(uint64_t now)
 {
     kp_trace_worker *w = &kp_trace_local;
@@ -266,8 +294,7 @@ static inline bool kp_trace_extend_(uint64_t now)
 
 static inline void kp_trace_task_end(const kp_outcome *o)
 {
-    uint64_t now = kp_trace_read();
-    kp_trace_stop_(now);
+    uint64_t now = kp_trace_stop_();
     if (o->kind == KP_TASK_OK && kp_trace_extend_(now))
         return;
     kp_trace_task_end_apart(o, now);
@@ -276,14 +303,19 @@ static inline void kp_trace_task_end(const kp_outcome *o)
 static inline void kp_trace_task_end_ok(uint64_t index, kp_type type, uint32_t attempt,
                                         uint64_t value)
 {
-    uint64_t now = kp_trace_read();
-    kp_trace_stop_(now);
+    uint64_t now = kp_trace_stop_();
     if (kp_trace_extend_(now))
         return;
     kp_outcome o = {
         .index = (size_t)index, .kind = KP_TASK_OK, .type = type, .attempts = (int)attempt};
     memcpy(&o.value, &value, sizeof o.value);
     kp_trace_task_end_apart(&o, now);
+}
+
+static inline void kp_trace_range_end(void)
+{
+    if (kp_trace_local.countdown != kp_trace_local.group)
+        kp_trace_close_group();
 }
 
 #endif

@@ -405,6 +405,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
                 flush_batch();
         }
     }
+    if (traced)
+        kp_trace_range_end();
     since_check = since;
     check_every = every;
     return ran;

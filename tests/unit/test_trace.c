@@ -263,9 +263,9 @@ static kp_trace *open_as_worker(const char *name, char *path, size_t n)
     return tr;
 }
 
-/* Runs tasks first..last in this worker as worker.c does, the first one
- * starting afresh and each next one right after the previous (`follows`),
- * all ok with the given attempt. */
+/* Runs tasks first..last in this worker as worker.c runs a range: the
+ * first one starting afresh and each next one right after the previous
+ * (`follows`), all ok with the given attempt; then the range ends. */
 static void run_ok(uint64_t first, uint64_t last, uint32_t attempt)
 {
     for (uint64_t i = first; i <= last; i++) {
@@ -273,6 +273,7 @@ static void run_ok(uint64_t first, uint64_t last, uint32_t attempt)
         kp_trace_task_begin(i, attempt, i > first);
         kp_trace_task_end(&o);
     }
+    kp_trace_range_end();
 }
 
 static void close_trace(kp_trace *tr)
@@ -596,6 +597,69 @@ static void test_dying_writes_every_reading_of_the_run(void **state)
     }
 }
 
+/* The durations of the first line of text: returns how many (at most max). */
+static size_t first_durations(const char *text, unsigned long long *d, size_t max)
+{
+    const char *p = strstr(text, "\"ns\":[");
+    assert_non_null(p);
+    p += 6;
+    size_t n = 0;
+    while (*p != ']') {
+        char *end;
+        assert_true(n < max);
+        d[n++] = strtoull(p, &end, 10);
+        assert_true(end > p);
+        p = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/* Short tasks are timed in groups. With groups as long as they may be (the
+ * first task is read alone, then every 64th): the tasks of a group share
+ * its time equally, to the nanosecond; a task that sleeps lengthens only
+ * the shares of its own group; and a task that fails inside a group shares
+ * the time since the group's last reading with the unread tasks before it,
+ * its line starting where theirs end. */
+static void test_short_tasks_share_their_group(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_trace *tr = open_as_worker("groups.jsonl", path, sizeof path);
+    kp_trace_local.min_span = UINT64_MAX / (4 * KP_TRACE_GROUP_MAX);
+    for (uint64_t i = 0; i < 150; i++) {
+        kp_outcome o = {.index = i, .kind = KP_TASK_OK, .attempts = 1};
+        kp_trace_task_begin(i, 1, i > 0);
+        if (i == 100)
+            usleep(2000);
+        kp_trace_task_end(&o);
+    }
+    kp_outcome bad = {.index = 150, .kind = KP_TASK_FAILED, .message = "no", .attempts = 1};
+    kp_trace_task_begin(150, 1, true);
+    kp_trace_task_end(&bad);
+    close_trace(tr);
+    assert_int_equal(read_lines(path, lines, 64), 2);
+    assert_int_equal(lines[0].count, 150);
+    unsigned long long d[160];
+    assert_int_equal(first_durations(slurp(path), d, 160), 150);
+    /* Groups: 1..64, 65..128 (with the sleep), and 129..149 with task 150. */
+    const unsigned long long *groups[] = {d + 1, d + 65, d + 129};
+    const size_t sizes[] = {64, 64, 21};
+    for (size_t g = 0; g < 3; g++)
+        for (size_t k = 1; k < sizes[g]; k++)
+            assert_true(groups[g][k] == groups[g][0] || groups[g][k] + 1 == groups[g][0]);
+    unsigned long long slept = 0;
+    for (size_t k = 65; k <= 128; k++)
+        slept += d[k];
+    assert_true(slept >= 2000000ull * 99 / 100);
+    assert_true(d[65] >= 2000000ull / 64 * 99 / 100);
+    assert_true(d[1] < d[65] && d[129] < d[65]);
+    /* The failed task: a share of its group (within the rounding of two
+     * readings to ns), from where the others end. */
+    assert_string_equal(lines[1].outcome, "failed");
+    assert_int_equal(lines[1].start, lines[0].end);
+    assert_true(lines[1].sum + 2 >= d[149] && lines[1].sum <= d[149] + 2);
+}
+
 /* Readings that go back (the TSC of another CPU a little behind) give
  * durations of 0, never negative ones, and the durations still add up to
  * the line's end; a line of readings seconds apart (beyond the 64-bit
@@ -606,6 +670,7 @@ static void test_readings_out_of_order_or_far_apart(void **state)
     (void)state;
     char path[512];
     kp_trace *tr = open_as_worker("order.jsonl", path, sizeof path);
+    kp_trace_local.min_span = 0; /* every task read: no group */
     run_ok(0, 9, 1);
     uint64_t *r = kp_trace_local.reading;
     r[6] = r[2];
@@ -861,6 +926,7 @@ int main(void)
         cmocka_unit_test(test_long_runs_are_split),
         cmocka_unit_test(test_a_run_longer_than_a_line_goes_on_exactly),
         cmocka_unit_test(test_dying_writes_every_reading_of_the_run),
+        cmocka_unit_test(test_short_tasks_share_their_group),
         cmocka_unit_test(test_readings_out_of_order_or_far_apart),
         cmocka_unit_test(test_a_killed_task_keeps_its_start),
         cmocka_unit_test(test_worker_maps_task_numbers),
