@@ -595,7 +595,8 @@ static int64_t reading_ns(uint64_t r)
  * KP_TRACE_GROUP_COST times what one reading costs (min_span, measured when
  * the worker starts), which keeps the readings to 2% of the time: a group is
  * one task as long as tasks last that long, and up to KP_TRACE_GROUP_MAX of
- * them when they are shorter, sized after each group from its time. A task
+ * them when they are shorter, doubled or halved after each group from its
+ * time. A task
  * ended inside a group stores 0 as its reading; when a line is formatted,
  * the tasks up to each reading share the time since the one before equally
  * (to the nanosecond: the shares add up to it). A task that leaves the run
@@ -603,7 +604,7 @@ static int64_t reading_ns(uint64_t r)
  * the clock at once, and share the time since the last reading with the
  * unread tasks before them (close_tail). So a slow task among fast ones is
  * seen as a slow group (at most KP_TRACE_GROUP_MAX tasks), after which the
- * groups shrink to one task each until tasks are fast again. */
+ * next group is one task, and groups grow again while tasks are fast. */
 
 static void measure_reading_cost(kp_trace_worker *w)
 {
@@ -623,9 +624,17 @@ uint64_t kp_trace_group_end(void)
     uint64_t now = kp_trace_read();
     /* The group of `group` tasks began at the previous reading, `last`. */
     uint64_t span = now > w->last ? now - w->last : 0;
-    uint64_t g = span ? w->group * w->min_span / span : KP_TRACE_GROUP_MAX;
-    g = g < 1 ? 1 : g > KP_TRACE_GROUP_MAX ? KP_TRACE_GROUP_MAX : g;
-    w->group = w->countdown = (uint32_t)g;
+    /* Sized without a division (it would cost a third of a reading): one
+     * task at a time once tasks last min_span on average, else twice or
+     * half as many until a group lasts between one and two min_spans. */
+    uint32_t g = w->group;
+    if (span >= g * w->min_span)
+        g = 1;
+    else if (span < w->min_span)
+        g = g * 2 > KP_TRACE_GROUP_MAX ? KP_TRACE_GROUP_MAX : g * 2;
+    else if (span >= 2 * w->min_span)
+        g /= 2;
+    w->group = w->countdown = g;
     w->last = now;
     w->slot->start = now;
     return now;
@@ -715,19 +724,21 @@ static inline __attribute__((always_inline)) char *put_duration(char *p, uint64_
  * first span % m. */
 static inline char *put_shares(char *p, uint64_t span, uint64_t m)
 {
-    if (m == 1)
-        return put_duration(p, span);
-    uint64_t step = span / m, k = 0, more = span % m;
-    for (; k < more; k++)
-        p = put_duration(p, step + 1);
-    if (step < 1000) { /* the common case: the same few bytes m - k times */
-        const small_number *d = &small_numbers[step];
+    uint64_t step = span / m, more = span % m, k = 0;
+    if (step + 1 < 1000) { /* the common case: two texts, m times */
+        const small_number *up = &small_numbers[step + 1], *d = &small_numbers[step];
+        for (; k < more; k++) {
+            memcpy(p, up->text, 4);
+            p += up->len;
+        }
         for (; k < m; k++) {
             memcpy(p, d->text, 4);
             p += d->len;
         }
         return p;
     }
+    for (; k < more; k++)
+        p = put_duration(p, step + 1);
     for (; k < m; k++)
         p = put_duration(p, step);
     return p;

@@ -614,12 +614,12 @@ static size_t first_durations(const char *text, unsigned long long *d, size_t ma
     return n;
 }
 
-/* Short tasks are timed in groups. With groups as long as they may be (the
- * first task is read alone, then every 64th): the tasks of a group share
- * its time equally, to the nanosecond; a task that sleeps lengthens only
- * the shares of its own group; and a task that fails inside a group shares
- * the time since the group's last reading with the unread tasks before it,
- * its line starting where theirs end. */
+/* Short tasks are timed in groups. With a group never long enough, groups
+ * double from one task to 64 (0, 1-2, 3-6, ..., 63-126, 127-190...): the
+ * tasks of a group share its time equally, to the nanosecond; a task that
+ * sleeps lengthens only the shares of its own group; and a task that fails
+ * inside a group shares the time since the group's last reading with the
+ * unread tasks before it, its line starting where theirs end. */
 static void test_short_tasks_share_their_group(void **state)
 {
     (void)state;
@@ -641,18 +641,17 @@ static void test_short_tasks_share_their_group(void **state)
     assert_int_equal(lines[0].count, 150);
     unsigned long long d[160];
     assert_int_equal(first_durations(slurp(path), d, 160), 150);
-    /* Groups: 1..64, 65..128 (with the sleep), and 129..149 with task 150. */
-    const unsigned long long *groups[] = {d + 1, d + 65, d + 129};
-    const size_t sizes[] = {64, 64, 21};
-    for (size_t g = 0; g < 3; g++)
-        for (size_t k = 1; k < sizes[g]; k++)
-            assert_true(groups[g][k] == groups[g][0] || groups[g][k] + 1 == groups[g][0]);
+    /* The groups; the last one, 127-149, ends with task 150. */
+    const size_t first[] = {0, 1, 3, 7, 15, 31, 63, 127, 150};
+    for (size_t g = 0; g + 1 < sizeof first / sizeof first[0]; g++)
+        for (size_t k = first[g] + 1; k < first[g + 1]; k++)
+            assert_true(d[k] == d[first[g]] || d[k] + 1 == d[first[g]]);
     unsigned long long slept = 0;
-    for (size_t k = 65; k <= 128; k++)
+    for (size_t k = 63; k <= 126; k++)
         slept += d[k];
     assert_true(slept >= 2000000ull * 99 / 100);
-    assert_true(d[65] >= 2000000ull / 64 * 99 / 100);
-    assert_true(d[1] < d[65] && d[129] < d[65]);
+    assert_true(d[63] >= 2000000ull / 64 * 99 / 100);
+    assert_true(d[31] < d[63] && d[127] < d[63]);
     /* The failed task: a share of its group (within the rounding of two
      * readings to ns), from where the others end. */
     assert_string_equal(lines[1].outcome, "failed");
