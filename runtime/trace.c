@@ -618,15 +618,15 @@ static void measure_reading_cost(kp_trace_worker *w)
     w->group = w->countdown = 1;
 }
 
-uint64_t kp_trace_group_end(void)
+/* The group that ended at `now` (the reading): the size of the next one.
+ * Without a division (it would cost a third of a reading): one task at a
+ * time once tasks last min_span on average, else twice or half as many
+ * until a group lasts between one and two min_spans. */
+static uint32_t next_group(uint64_t now)
 {
     kp_trace_worker *w = &kp_trace_local;
-    uint64_t now = kp_trace_read();
     /* The group of `group` tasks began at the previous reading, `last`. */
     uint64_t span = now > w->last ? now - w->last : 0;
-    /* Sized without a division (it would cost a third of a reading): one
-     * task at a time once tasks last min_span on average, else twice or
-     * half as many until a group lasts between one and two min_spans. */
     uint32_t g = w->group;
     if (span >= g * w->min_span)
         g = 1;
@@ -634,10 +634,16 @@ uint64_t kp_trace_group_end(void)
         g = g * 2 > KP_TRACE_GROUP_MAX ? KP_TRACE_GROUP_MAX : g * 2;
     else if (span >= 2 * w->min_span)
         g /= 2;
+    return g;
+}
+
+/* Starts a group of g tasks (no run open: 1, the task that opens one). */
+static void start_group(uint32_t g, uint64_t now)
+{
+    kp_trace_worker *w = &kp_trace_local;
     w->group = w->countdown = g;
     w->last = now;
     w->slot->start = now;
-    return now;
 }
 
 /* The open run's n readings end with unread ones (0) after the last one
@@ -666,9 +672,7 @@ void kp_trace_close_group(void)
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
     if ((uint32_t)state && !w->reading[(uint32_t)state - 1])
         close_tail((uint32_t)state, now, 0);
-    w->countdown = w->group;
-    w->last = now;
-    w->slot->start = now;
+    start_group(1, now);
 }
 
 /* The text of each number below 1000 followed by a comma ("7," "42,"),
@@ -811,22 +815,22 @@ static char *format_run(char *p, uint32_t n)
 static size_t close_run(size_t len, uint32_t n)
 {
     len = (size_t)(format_run(wbuf + len, n) - wbuf);
-    kp_trace_local.room = 0;
+    kp_trace_local.countdown = kp_trace_local.group = 1; /* no run open */
     commit(len, 0);
     return len;
 }
 
-/* How many tasks after pool task `index`, the first of a run, may extend
- * it: up to the most a line holds, and in a resumed run only while their
- * job indices follow one another. */
-static uint32_t run_room(uint64_t index)
+/* The most tasks a run that begins with pool task `index` may hold: as
+ * many as a line holds, and in a resumed run only while their job indices
+ * follow one another. */
+static uint32_t run_limit(uint64_t index)
 {
     if (!wmap)
-        return KP_TRACE_RUN_MAX - 1;
+        return KP_TRACE_RUN_MAX;
     uint64_t k = 1;
     while (k < KP_TRACE_RUN_MAX && index + k < wtr->map_tasks && wmap[index + k] == wmap[index] + k)
         k++;
-    return (uint32_t)(k - 1);
+    return (uint32_t)k;
 }
 
 bool kp_trace_worker_begin(kp_trace *tr, int slot)
@@ -843,7 +847,7 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot)
     wmap = tr->map;
     w->tsc = tr->tsc0 != 0;
     w->chained = false;
-    w->room = 0;
+    w->limit = 0;
     measure_reading_cost(w);
     w->last = kp_trace_read();
     anchor_set = false;
@@ -893,26 +897,21 @@ void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
         ns = wlast_ns;
     wlast_ns = ns;
     w->chained = true;
-    w->countdown = w->group;
-    w->last = r;
+    start_group(1, r);
     kp_trace_slot *s = w->slot;
     s->index = index;
     s->attempt = attempt;
-    s->start = r;
     w->attempt = attempt;
     atomic_signal_fence(memory_order_release);
     atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
 }
 
-void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now)
+/* A task that does not extend the open run, ended at `now`: it closes the
+ * run (and shares the time of the run's unread tasks), then opens a new one
+ * (ok) or gets a line of its own. */
+static void end_apart(const kp_outcome *o, uint64_t now, uint32_t group)
 {
     kp_trace_worker *w = &kp_trace_local;
-    if (!now) { /* inside a group: this task's end is read now */
-        now = kp_trace_read();
-        w->slot->start = now;
-    }
-    w->countdown = w->group;
-    w->last = now;
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
     size_t len = (size_t)(state >> 32);
     uint64_t task = wmap ? wmap[o->index] : o->index;
@@ -938,7 +937,8 @@ void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now)
         w->run_attempt = w->attempt;
         w->reading[0] = now;
         commit(len, 1);
-        w->room = run_room(o->index);
+        w->limit = run_limit(o->index);
+        start_group(group < w->limit ? group : w->limit, now);
     } else {
         int64_t end = reading_ns(now);
         if (end < start)
@@ -947,7 +947,27 @@ void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now)
                               end - wtr->t0, kp_task_kind_name(o->kind), o->message);
         wlast_ns = end;
         commit((size_t)(e - wbuf), 0);
+        start_group(1, now);
     }
+}
+
+void kp_trace_task_end_read(const kp_outcome *o)
+{
+    kp_trace_worker *w = &kp_trace_local;
+    uint64_t now = kp_trace_read();
+    /* An ok task here ended its group; a failure cut it short. */
+    uint32_t g = o->kind == KP_TASK_OK ? next_group(now) : 1;
+    uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
+    uint32_t n = (uint32_t)state;
+    if (o->kind == KP_TASK_OK && n && n < w->limit) {
+        w->reading[n] = now;
+        atomic_signal_fence(memory_order_release);
+        atomic_store_explicit(&w->state, state + 1, memory_order_relaxed);
+        /* The next group's unread tasks must fit: n + 1 + (g - 1) <= limit. */
+        start_group(g < w->limit - n ? g : w->limit - n, now);
+        return;
+    }
+    end_apart(o, now, g);
 }
 
 void kp_trace_worker_flush(void)
@@ -967,8 +987,8 @@ void kp_trace_worker_flush(void)
     (void)kp_write_all(wtr->fd, wbuf, len);
     atomic_store_explicit(&s->writing, 0, memory_order_relaxed);
     commit(0, 0);
-    kp_trace_local.room = 0;
-    kp_trace_local.chained = false; /* the write's time is nobody's task */
+    kp_trace_local.countdown = kp_trace_local.group = 1; /* no run open */
+    kp_trace_local.chained = false;                      /* the write's time is nobody's task */
 }
 
 void kp_trace_worker_dying(int sig)

@@ -211,12 +211,13 @@ typedef struct kp_trace_worker {
      * async-signal-safe (C11 7.14.1.1). */
     _Atomic uint64_t state;
     kp_trace_slot *slot;
-    /* How many more tasks may extend the open run (0: none is open, or it
-     * is full, or the next job index does not follow): the one check of a
-     * task's end. */
-    uint32_t room;
-    uint32_t countdown;   /* tasks until the clock is read again */
-    uint32_t group;       /* tasks timed together (1 .. KP_TRACE_GROUP_MAX) */
+    /* Tasks until the clock is read again: the one check of a task's end.
+     * Above 1 only while a run is open with room for countdown - 1 more
+     * tasks, so that an ok task that follows and does not end its group
+     * extends the run, unread, with no other check. */
+    uint32_t countdown;
+    uint32_t group;       /* the tasks of the group running (1 .. KP_TRACE_GROUP_MAX) */
+    uint32_t limit;       /* the most tasks the open run may hold */
     uint32_t attempt;     /* the running task's attempt */
     uint32_t run_attempt; /* the open run's attempt */
     bool tsc;             /* readings are TSC ticks, else ns of the clock */
@@ -231,12 +232,10 @@ typedef struct kp_trace_worker {
 extern kp_trace_worker kp_trace_local;
 
 /* The slow paths of the ones below: a task that does not follow; one that
- * does not extend the open run (it ended at `now`, 0: not read); the end
- * of a group (reads the clock and sizes the next group); and a range that
- * ended inside a group. */
+ * ends a group, fails, or does not extend the open run (reads the clock);
+ * and a range that ended inside a group. */
 void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt);
-void kp_trace_task_end_apart(const kp_outcome *o, uint64_t now);
-uint64_t kp_trace_group_end(void);
+void kp_trace_task_end_read(const kp_outcome *o);
 void kp_trace_close_group(void);
 
 /* A reading of the worker's clock: the TSC, about 13 ns here, else the
@@ -264,57 +263,48 @@ static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool fo
     atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
 }
 
-/* The end of the task the slot shows: frees the slot, and returns a reading
- * of the clock when the task ends a group, else 0 (not read). */
-static inline uint64_t kp_trace_stop_(void)
+/* The common case: an ok task inside a group extends the open run, its
+ * reading 0 (not read), committed after the reading is stored. */
+static inline void kp_trace_extend_unread_(void)
 {
     kp_trace_worker *w = &kp_trace_local;
-    atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
-    if (--w->countdown)
-        return 0;
-    return kp_trace_group_end();
-}
-
-/* The common case: an ok task that extends the open run by its end `now`
- * (0: not read), committed after the reading is stored. False when there
- * is no room. */
-static inline bool kp_trace_extend_(uint64_t now)
-{
-    kp_trace_worker *w = &kp_trace_local;
-    uint32_t room = w->room;
-    if (!room)
-        return false;
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
-    w->reading[(uint32_t)state] = now;
+    w->reading[(uint32_t)state] = 0;
     atomic_signal_fence(memory_order_release);
     atomic_store_explicit(&w->state, state + 1, memory_order_relaxed);
-    w->room = room - 1;
-    return true;
 }
 
 static inline void kp_trace_task_end(const kp_outcome *o)
 {
-    uint64_t now = kp_trace_stop_();
-    if (o->kind == KP_TASK_OK && kp_trace_extend_(now))
+    kp_trace_worker *w = &kp_trace_local;
+    atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
+    if (o->kind == KP_TASK_OK && --w->countdown) {
+        kp_trace_extend_unread_();
         return;
-    kp_trace_task_end_apart(o, now);
+    }
+    kp_trace_task_end_read(o);
 }
 
 static inline void kp_trace_task_end_ok(uint64_t index, kp_type type, uint32_t attempt,
                                         uint64_t value)
 {
-    uint64_t now = kp_trace_stop_();
-    if (kp_trace_extend_(now))
+    kp_trace_worker *w = &kp_trace_local;
+    atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
+    if (--w->countdown) {
+        kp_trace_extend_unread_();
         return;
+    }
     kp_outcome o = {
         .index = (size_t)index, .kind = KP_TASK_OK, .type = type, .attempts = (int)attempt};
     memcpy(&o.value, &value, sizeof o.value);
-    kp_trace_task_end_apart(&o, now);
+    kp_trace_task_end_read(&o);
 }
 
 static inline void kp_trace_range_end(void)
 {
-    if (kp_trace_local.countdown != kp_trace_local.group)
+    kp_trace_worker *w = &kp_trace_local;
+    uint32_t n = (uint32_t)atomic_load_explicit(&w->state, memory_order_relaxed);
+    if (n && !w->reading[n - 1])
         kp_trace_close_group();
 }
 

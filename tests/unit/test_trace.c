@@ -652,11 +652,12 @@ static void test_short_tasks_share_their_group(void **state)
     assert_true(slept >= 2000000ull * 99 / 100);
     assert_true(d[63] >= 2000000ull / 64 * 99 / 100);
     assert_true(d[31] < d[63] && d[127] < d[63]);
-    /* The failed task: a share of its group (within the rounding of two
-     * readings to ns), from where the others end. */
+    /* The failed task: a share of its group, from where the others end
+     * (within a few ns: its end and the line's are converted apart, and the
+     * TSC's rate is measured again during the sleep). */
     assert_string_equal(lines[1].outcome, "failed");
     assert_int_equal(lines[1].start, lines[0].end);
-    assert_true(lines[1].sum + 2 >= d[149] && lines[1].sum <= d[149] + 2);
+    assert_true(lines[1].sum + 8 >= d[149] && lines[1].sum <= d[149] + 8);
 }
 
 /* Readings that go back (the TSC of another CPU a little behind) give
