@@ -367,7 +367,15 @@ def k_spinN "kpool -j $NPROC, chunksize auto" "$R" 0 same "$W/spin.ref" -- \
 def k_spinN1 "kpool -j $NPROC, chunksize 1" "$R" 0 same "$W/spin.ref" -- \
     "$K" run "$W/spin.ini" -j "$NPROC" --set pool.chunksize=1 -o @OUT@
 
-# 5. Memory against input size: one traced run each, results piped to wc -l.
+# 5. The trace's cost: the seed's job with and without --trace, alternating,
+# more runs than the others (the difference is a tenth of a short job).
+TRACE_RUNS=$((R * 8 > 41 ? R * 8 : 41))
+def k_untraced "kpool starmap (config/seed.ini)" "$TRACE_RUNS" 0 same "$SEED" -- \
+    "$K" run "$ROOT/config/seed.ini" -o @OUT@
+def k_traced "kpool starmap --trace FILE" "$TRACE_RUNS" 0 same "$SEED" -- \
+    "$K" run "$ROOT/config/seed.ini" --trace "$W/seed.trace.jsonl" -o @OUT@
+
+# 6. Memory against input size: one traced run each, results piped to wc -l.
 MEM_SIZES=(2000000 20000000)
 [ "$BIG" -eq 1 ] && MEM_SIZES+=(200000000)
 for n in "${MEM_SIZES[@]}"; do
@@ -381,6 +389,7 @@ run_group k_starmap p_starmap p_serial k_map p_map k_async p_imap1000
 run_group k_cs1 k_cs1c p_async p_imap1 p_apply_a p_apply_b
 run_group k_triv c_floor p_triv
 run_group k_spin1 k_spinN k_spinN1
+run_group k_untraced k_traced
 for n in "${MEM_SIZES[@]}"; do run_group "k_mem$n"; done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -515,7 +524,22 @@ MD=$W/results.md
     echo
     contention c_spin k_spin1 k_spinN k_spinN1
     echo
-    echo "#### 5. Memory against input size: \`add1\` over a range, $KPOOL_CPUS workers, results piped to \`wc -l\`"
+    echo "#### 5. The trace: \`--trace\` on the seed's job, $TRACE_RUNS runs each, alternating"
+    echo
+    echo "| Run | Wall s, median (min–max) | ÷ untraced | Output |"
+    echo "|---|---|---|---|"
+    trace_ratio=""
+    ok k_untraced && ok k_traced && trace_ratio=$(calc "$(wall k_traced) / $(wall k_untraced)")
+    echo "| ${LABEL[k_untraced]} | $(wallcell k_untraced) | — | $(checkcell k_untraced) |"
+    echo "| ${LABEL[k_traced]} | $(wallcell k_traced) | $( [ -n "$trace_ratio" ] && printf '%.3f' "$trace_ratio") | $(checkcell k_traced) |"
+    echo
+    if [ -f "$W/seed.trace.jsonl" ]; then
+        echo "The trace of the last run: $(wc -l <"$W/seed.trace.jsonl") lines, $(fmib "$(( $(stat -c %s "$W/seed.trace.jsonl") / 1024 ))") MiB."
+        echo
+    fi
+    contention k_untraced k_traced
+    echo
+    echo "#### 6. Memory against input size: \`add1\` over a range, $KPOOL_CPUS workers, results piped to \`wc -l\`"
     echo
     echo "| Tasks | Wall s (one traced run) | Coordinator peak MiB | Largest worker peak MiB (workers) | Output |"
     echo "|---|---|---|---|---|"
@@ -563,6 +587,7 @@ MD=$W/results.md
     x=""
     ok k_spin1 && ok k_spinN && x=$(calc "100 * $(wall k_spin1) / ($NPROC * $(wall k_spinN))")
     echo "| CPU-bound parallel efficiency, $NPROC workers, chunksize auto | ≥ 97% | $( [ -n "$x" ] && printf '%.1f%%' "$x") | $(verdict "$x" ">=" 97 k_spin1 k_spinN) |"
+    echo "| \`--trace\` on the seed job, whole process | ≤ 1.10x untraced | $( [ -n "$trace_ratio" ] && printf '%.3fx' "$trace_ratio") | $(verdict "$trace_ratio" "<=" 1.10 k_untraced k_traced) |"
     first=${MEM_SIZES[0]} last=${MEM_SIZES[${#MEM_SIZES[@]} - 1]}
     x="" detail=""
     if [ "${STATE[k_mem$first]}" = ok ] && [ "${STATE[k_mem$last]}" = ok ] && [ -n "${ROOTKB[k_mem$first]}" ] &&
