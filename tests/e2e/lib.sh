@@ -70,6 +70,10 @@ e2e_run() {
   fi
   "case_$case_name"
   if [ "$failures" -gt 0 ]; then
+    # The next run of the case starts from a fresh $T: keep this one's files.
+    local kept
+    kept="$T.failed-$(date +%Y%m%d-%H%M%S)-$$"
+    cp -a "$T" "$kept" 2>/dev/null && echo "$case_name: its files are kept in $kept" >&2
     echo "$case_name: $failures check(s) failed" >&2
     exit 1
   fi
