@@ -3,10 +3,11 @@
  *
  * Cost matters: the seed job runs 200000 tasks of a few tens of nanoseconds,
  * and tracing it may not slow it by more than a tenth. So a worker writes one
- * line per run of tasks it ran back to back, and per task it only reads the
- * TSC and stores the reading (the inline path in trace.h); the readings of
- * the open run become nanoseconds and decimal digits, formatted by hand (no
- * printf) into a static buffer, when its line closes. The buffer is appended
+ * line per run of tasks it ran back to back, and per task it only counts
+ * down its group and stores a reading, the TSC's only once per group of
+ * short tasks (the inline path in trace.h); the readings of the open run
+ * become nanoseconds and decimal digits, formatted by hand (no printf) into
+ * a static buffer, when its line closes. The buffer is appended
  * to the file with one write when it is nearly full and before each batch of
  * results; nothing is merged or sorted after the run. */
 #include "trace.h"
@@ -493,7 +494,8 @@ int kp_trace_repair(const char *path, kp_err *err)
  * is formatted only when it closes: its end precedes its durations, and its
  * readings are best converted with an anchor read after them. Until then the
  * run is its first task and start (run_task, run_start), its attempt, and
- * the reading at the end of each of its tasks (kp_trace_local.reading).
+ * the reading at the end of each of its tasks (kp_trace_local.reading; 0
+ * for a task inside a group).
  *
  * A signal handler (kp_trace_worker_dying) may interrupt the worker between
  * any two instructions and must then write every line and the open run, once
@@ -502,8 +504,8 @@ int kp_trace_repair(const char *path, kp_err *err)
  * bytes and readings a committed state counts, and the run's fields while it
  * counts readings, are never changed: the worker writes past them and then
  * commits a new state (a signal fence keeps the order for a handler). So a
- * task extends the run by storing its reading and then the state + 1 (the
- * inline path in trace.h); a line closes by being formatted past the
+ * task extends the run by storing its reading (or 0) and then the state + 1
+ * (the inline path in trace.h); a line closes by being formatted past the
  * committed bytes and then committed with no run open; a run opens by
  * setting its fields and first reading, and then committing one reading. */
 
@@ -800,7 +802,7 @@ static char *format_run(char *p, uint32_t n)
         waiting = 0;
     }
     int64_t end = first + since;
-    p = format_head(p, run_task, wslot_no, wpid, kp_trace_local.run_attempt, run_start - wtr->t0,
+    p = format_head(p, run_task, wslot_no, wpid, kp_trace_local.attempt, run_start - wtr->t0,
                     end - wtr->t0, "ok");
     size_t len = (size_t)(q - d);
     memmove(p, d, len);
@@ -934,7 +936,6 @@ static void end_apart(const kp_outcome *o, uint64_t now, uint32_t group)
     if (o->kind == KP_TASK_OK) {
         run_task = task;
         run_start = start;
-        w->run_attempt = w->attempt;
         w->reading[0] = now;
         commit(len, 1);
         w->limit = run_limit(o->index);

@@ -111,16 +111,17 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot);
 
 /* Around one task: begin right before it runs, end right after, with its
  * outcome (pool task number, kind, message). The clock is read at most once
- * per task: once per group of short tasks (see trace.c). A task `follows` when it is the next one
- * of the same range as the previous task: index + 1, the same attempt. It then starts when that one
- * ended (unless the trace was written in between), so a task's time
- * includes the worker's own work for it (sending its result, recording its
- * duration), which is the per-task cost a run really pays. An ok task that
- * follows extends the open run, unless the run is full or (a resumed run)
- * the next job index is not the previous one's + 1; any other task closes
- * it. Both are inline (below): on the seed job a task lasts a few tens of
- * nanoseconds, and the path of a task that extends the run is a handful of
- * stores beside the reading. */
+ * per task, and once per group of short tasks (see trace.c). A task
+ * `follows` when it is the next one of the same range as the previous task:
+ * index + 1, the same attempt. It then starts when that one ended (unless
+ * the trace was written in between), so a task's time includes the worker's
+ * own work for it (sending its result, recording its duration), which is the
+ * per-task cost a run really pays. An ok task that follows extends the open
+ * run, unless the run is full or (a resumed run) the next job index is not
+ * the previous one's + 1; any other task closes it. Both are inline (below):
+ * on the seed job a task lasts a few tens of nanoseconds, and a task inside
+ * a group costs its trace a countdown and a few stores. Its attempt is the
+ * open run's (a new attempt is a new range). */
 static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows);
 static inline void kp_trace_task_end(const kp_outcome *o);
 
@@ -192,8 +193,9 @@ typedef struct kp_trace_slot {
     uint32_t attempt;
     uint32_t reserved;
     uint64_t index; /* the pool's task number */
-    /* The task's start: a reading of the worker (TSC or ns); between tasks,
-     * where a task that follows will start (the previous one's end). */
+    /* The worker's latest reading (TSC or ns): the start of the task, or of
+     * its group for a task inside one (a task killed by SIGKILL there is
+     * given its group's start). */
     uint64_t start;
     /* KP_TRACE_SLOT_DEAD: the task's start and end in ns (CLOCK_MONOTONIC),
      * set by the worker's handler. */
@@ -216,14 +218,13 @@ typedef struct kp_trace_worker {
      * tasks, so that an ok task that follows and does not end its group
      * extends the run, unread, with no other check. */
     uint32_t countdown;
-    uint32_t group;       /* the tasks of the group running (1 .. KP_TRACE_GROUP_MAX) */
-    uint32_t limit;       /* the most tasks the open run may hold */
-    uint32_t attempt;     /* the running task's attempt */
-    uint32_t run_attempt; /* the open run's attempt */
-    bool tsc;             /* readings are TSC ticks, else ns of the clock */
-    bool chained;         /* a task that follows starts where the previous ended */
-    uint64_t min_span;    /* the least time a group spans, in readings */
-    uint64_t last;        /* the latest reading: a group's end, or a fresh start */
+    uint32_t group;    /* the tasks of the group running (1 .. KP_TRACE_GROUP_MAX) */
+    uint32_t limit;    /* the most tasks the open run may hold */
+    uint32_t attempt;  /* the running task's attempt, and the open run's */
+    bool tsc;          /* readings are TSC ticks, else ns of the clock */
+    bool chained;      /* a task that follows starts where the previous ended */
+    uint64_t min_span; /* the least time a group spans, in readings */
+    uint64_t last;     /* the latest reading: a group's end, or a fresh start */
     /* The end of each task of the open run; 0: inside a group, not read.
      * The first and (once the run closes) the last are read. */
     uint64_t reading[KP_TRACE_RUN_MAX];
