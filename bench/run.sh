@@ -259,7 +259,8 @@ minof() { tr ' ' '\n' | awk 'NF && (m == "" || $1 < m) { m = $1 } END { print m 
 maxof() { tr ' ' '\n' | awk 'NF && (m == "" || $1 > m) { m = $1 } END { print m }'; }
 calc() { awk "BEGIN { printf \"%.10g\", $1 }" 2>/dev/null; }
 # Formats: seconds, a rate with thousands separators, KiB as MiB, a ratio.
-fs() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf (v < 10 ? "%.3f" : "%.2f"), v }'; }
+# Seconds: four decimals below 0.1 s (a 10 ms job's tenth shows), else three or two.
+fs() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf (v < 0.1 ? "%.4f" : v < 10 ? "%.3f" : "%.2f"), v }'; }
 frate() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { s = sprintf("%.0f", v); o = "";
     while (length(s) > 3) { o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) } print s o }'; }
 fmib() { [ -n "$1" ] && [ "$1" -ge 0 ] 2>/dev/null && awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
