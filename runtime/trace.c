@@ -598,10 +598,9 @@ static int64_t reading_ns(uint64_t r)
  * the worker starts), which keeps the readings to 2% of the time: a group is
  * one task as long as tasks last that long, and up to KP_TRACE_GROUP_MAX of
  * them when they are shorter, doubled or halved after each group from its
- * time. A task
- * ended inside a group stores 0 as its reading; when a line is formatted,
- * the tasks up to each reading share the time since the one before equally
- * (to the nanosecond: the shares add up to it). A task that leaves the run
+ * time. A task ended inside a group stores 0 as its reading; when a line is
+ * formatted, the tasks up to each reading share the time since the one
+ * before equally (to the nanosecond: the shares add up to it). A task that leaves the run
  * (it failed, or starts another line), the end of a range, and a death read
  * the clock at once, and share the time since the last reading with the
  * unread tasks before them (close_tail). So a slow task among fast ones is
