@@ -197,8 +197,20 @@ static char *parse_string(const char **p)
     return out;
 }
 
+/* One entry of a line's durations (trace.h): a task's duration, or [n,d],
+ * n tasks (2 .. KP_TRACE_RUN_MAX) timed together that took d ns. */
+static bool parse_entry(const char **p, uint64_t *tasks, uint64_t *ns)
+{
+    if (!expect(p, "[")) {
+        *tasks = 1;
+        return parse_u64(p, ns);
+    }
+    return parse_u64(p, tasks) && *tasks >= 2 && *tasks <= KP_TRACE_RUN_MAX && expect(p, ",") &&
+           parse_u64(p, ns) && expect(p, "]");
+}
+
 /* One trace line: the fields its tasks' records share, where its durations
- * are and how many (it covers tasks head.task .. head.task + count - 1). */
+ * are and how many tasks (it covers head.task .. head.task + count - 1). */
 typedef struct line {
     rec head; /* task, start, end, worker, attempt, outcome of the line */
     const char *ns;
@@ -206,10 +218,11 @@ typedef struct line {
 } line;
 
 /* Parses one trace line (without its newline); false if it is not one: a
- * key out of place, a value of the wrong kind, no durations, durations that
- * do not add up to end - start (to the nanosecond, give or take one for a
- * writer that rounds), or a line of an outcome other than ok that covers
- * more than one task. */
+ * key out of place, a value of the wrong kind, no durations, a group of
+ * fewer than 2 or more than KP_TRACE_RUN_MAX tasks, durations that do not
+ * add up to end - start (to the nanosecond, give or take one for a writer
+ * that rounds), or a line of an outcome other than ok that covers more than
+ * one task. */
 static bool parse_line(const char *text, line *l, char **message)
 {
     const char *p = text;
@@ -243,12 +256,13 @@ static bool parse_line(const char *text, line *l, char **message)
         return false;
     l->ns = p;
     l->count = 0;
-    uint64_t sum = 0, ns;
+    uint64_t sum = 0, ns, tasks;
     do {
-        if (!parse_u64(&p, &ns) || ns > (uint64_t)INT64_MAX - sum)
+        if (!parse_entry(&p, &tasks, &ns) || ns > (uint64_t)INT64_MAX - sum ||
+            tasks > UINT64_MAX - l->count)
             return false;
         sum += ns;
-        l->count++;
+        l->count += tasks;
     } while (expect(&p, ","));
     if (!expect(&p, "]") || l->count - 1 > UINT64_MAX - r->task || (r->outcome && l->count > 1))
         return false;
@@ -287,26 +301,29 @@ static int add_line(trace_data *d, const char *text)
         d->skipped++;
         return 0;
     }
-    /* Task k starts where task k - 1 ended. The sum of the durations is at
+    /* Task k starts where task k - 1 ended; the tasks of a group [n,d] get
+     * d / n each (the first d % n one more). The sum of the durations is at
      * most end - start + 1, so no time overflows. */
     const char *p = l.ns;
-    uint64_t at = (uint64_t)l.head.start;
-    for (uint64_t k = 0; k < l.count; k++) {
-        uint64_t ns = 0;
-        parse_u64(&p, &ns); /* parse_line checked it */
-        p++;                /* the comma or the closing bracket */
-        rec *recs = room_for_one(d->recs, &d->cap, d->n, sizeof *recs, 4096);
-        if (!recs) {
-            free(message);
-            return KPOOL_ENOMEM;
+    uint64_t at = (uint64_t)l.head.start, k = 0;
+    while (k < l.count) {
+        uint64_t tasks = 1, ns = 0;
+        parse_entry(&p, &tasks, &ns); /* parse_line checked it */
+        p++;                          /* the comma or the closing bracket */
+        for (uint64_t i = 0; i < tasks; i++, k++) {
+            rec *recs = room_for_one(d->recs, &d->cap, d->n, sizeof *recs, 4096);
+            if (!recs) {
+                free(message);
+                return KPOOL_ENOMEM;
+            }
+            d->recs = recs;
+            rec r = l.head;
+            r.task += k;
+            r.start = (int64_t)(at < INT64_MAX ? at : INT64_MAX);
+            at += ns / tasks + (i < ns % tasks);
+            r.end = (int64_t)(at < INT64_MAX ? at : INT64_MAX);
+            d->recs[d->n++] = r;
         }
-        d->recs = recs;
-        rec r = l.head;
-        r.task += k;
-        r.start = (int64_t)(at < INT64_MAX ? at : INT64_MAX);
-        at += ns;
-        r.end = (int64_t)(at < INT64_MAX ? at : INT64_MAX);
-        d->recs[d->n++] = r;
     }
     if (l.head.outcome == 0) {
         free(message);

@@ -510,7 +510,8 @@ int kp_trace_repair(const char *path, kp_err *err)
  * setting its fields and first reading, and then committing one reading. */
 
 /* The room a line needs in wbuf: a whole run (20 digits and a comma per
- * task at most), or one task with a message. */
+ * task at most; a pair of at least two tasks, "[8192,<20 digits>],", takes
+ * less than 42), or one task with a message. */
 #define RUN_LINE_MAX (LINE_HEAD_MAX + KP_TRACE_RUN_MAX * 21 + 3)
 #define LINE_ROOM    (RUN_LINE_MAX > LINE_MAX_ONE ? RUN_LINE_MAX : LINE_MAX_ONE)
 _Static_assert(LINE_ROOM <= WORKER_BUF / 2, "the buffer holds a few lines");
@@ -599,13 +600,15 @@ static int64_t reading_ns(uint64_t r)
  * one task as long as tasks last that long, and up to KP_TRACE_GROUP_MAX of
  * them when they are shorter, doubled or halved after each group from its
  * time. A task ended inside a group stores 0 as its reading; when a line is
- * formatted, the tasks up to each reading share the time since the one
- * before equally (to the nanosecond: the shares add up to it). A task that leaves the run
- * (it failed, or starts another line), the end of a range, and a death read
- * the clock at once, and share the time since the last reading with the
- * unread tasks before them (close_tail). So a slow task among fast ones is
- * seen as a slow group (at most KP_TRACE_GROUP_MAX tasks), after which the
- * next group is one task, and groups grow again while tasks are fast. */
+ * formatted, the tasks up to each reading become one entry of its durations,
+ * [tasks,ns] (trace.h): a few bytes a group rather than a few a task, which
+ * halved what writing the trace costs the seed job. A task that leaves the
+ * run (it failed, or starts another line), the end of a range, and a death
+ * read the clock at once, and share the time since the last reading with
+ * the unread tasks before them, in proportion to their numbers (close_tail).
+ * So a slow task among fast ones is seen as a slow group (at most
+ * KP_TRACE_GROUP_MAX tasks), after which the next group is one task, and
+ * groups grow again while tasks are fast. */
 
 static void measure_reading_cost(kp_trace_worker *w)
 {
@@ -725,27 +728,17 @@ static inline __attribute__((always_inline)) char *put_duration(char *p, uint64_
     return p;
 }
 
-/* Appends m durations that add up to span: span / m each, one more for the
- * first span % m. */
-static inline char *put_shares(char *p, uint64_t span, uint64_t m)
+/* Appends the entry of m tasks that took span ns: its duration when m is
+ * 1, else the pair [m,span] (trace.h). Writes up to 4 bytes past its text. */
+static inline char *put_group(char *p, uint64_t span, uint64_t m)
 {
-    uint64_t step = span / m, more = span % m, k = 0;
-    if (step + 1 < 1000) { /* the common case: two texts, m times */
-        const small_number *up = &small_numbers[step + 1], *d = &small_numbers[step];
-        for (; k < more; k++) {
-            memcpy(p, up->text, 4);
-            p += up->len;
-        }
-        for (; k < m; k++) {
-            memcpy(p, d->text, 4);
-            p += d->len;
-        }
-        return p;
-    }
-    for (; k < more; k++)
-        p = put_duration(p, step + 1);
-    for (; k < m; k++)
-        p = put_duration(p, step);
+    if (m == 1)
+        return put_duration(p, span);
+    *p++ = '[';
+    p = put_duration(p, m);
+    p = put_duration(p, span);
+    p[-1] = ']';
+    *p++ = ',';
     return p;
 }
 
@@ -763,7 +756,7 @@ static inline int64_t ticks_ns(uint64_t ticks, uint64_t mult)
 /* The line of the open run of n readings, appended at p; returns its end,
  * and sets wlast_ns to the run's end. Async-signal-safe.
  *
- * The tasks up to each reading share the time from the previous reading
+ * The tasks up to each reading took the time from the previous reading
  * (the first's: the run's start) to it, never negative: a reading below the
  * highest so far counts as that one. Times after the first reading are the
  * ticks since it, summed and converted with one product each, so the
@@ -796,7 +789,7 @@ static char *format_run(char *p, uint32_t n)
         ticks += v > high ? v - high : 0;
         high = v > high ? v : high;
         int64_t t = ticks_ns(ticks, mult);
-        q = put_shares(q, (uint64_t)(t - since), waiting);
+        q = put_group(q, (uint64_t)(t - since), waiting);
         since = t;
         waiting = 0;
     }

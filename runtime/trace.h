@@ -8,19 +8,23 @@
  * (seconds since the run started, CLOCK_MONOTONIC, to the nanosecond; where
  * the kernel's clock is the TSC, workers read the TSC between readings of
  * the clock, see trace.c), outcome ("ok", "failed", "bad-input", "crashed",
- * "timeout", "stopped"), ns (each task's duration in integer nanoseconds,
- * one per task: the line covers tasks task .. task + len(ns) - 1; task k
- * starts ns[0] + ... + ns[k-1] after start, so end - start is their sum,
- * exactly) and, for every outcome but ok, message. Tasks shorter than
+ * "timeout", "stopped"), ns (the durations of its tasks, in order, in
+ * integer nanoseconds) and, for every outcome but ok, message. An entry of
+ * ns is one task's duration, or a pair [n,d]: n >= 2 consecutive tasks timed
+ * together, which took d ns between them. Tasks shorter than
  * KP_TRACE_GROUP_COST readings of the clock (about 0.65 us where the TSC
- * costs 13 ns) are timed in groups of up to KP_TRACE_GROUP_MAX consecutive
- * tasks that last at least that long: each task of a group gets an equal
- * share of the group's time (to the nanosecond; the shares add up to it),
- * as does a task that fails, crashes or is stopped within a group. Longer
- * tasks are timed one by one. A line of any outcome but ok covers one task:
+ * costs 13 ns) are timed so, in groups of up to KP_TRACE_GROUP_MAX tasks
+ * that last at least that long; longer tasks are timed one by one. The line
+ * covers as many tasks from task on as its entries count (1 for a
+ * duration, n for a pair); each task or group starts where the previous one
+ * ended, so end - start is the sum of the durations, exactly. A task that
+ * fails, crashes or is stopped inside a group is timed with the group's
+ * tasks before it: of the time since the group started, it gets an equal
+ * share on its own line, they the rest as one entry. A line of any outcome
+ * but ok covers one task:
  *
  *   {"task":0,"worker":0,"pid":3504,"attempt":1,"start":0.001113297,
- *    "end":0.001184631,"outcome":"ok","ns":[68729,1824,781]}
+ *    "end":0.001184631,"outcome":"ok","ns":[68729,1824,[64,781]]}
  *   {"task":17,"worker":1,"pid":4242,"attempt":1,"start":0.012000131,
  *    "end":0.012000342,"outcome":"crashed","ns":[211],"message":"SIGSEGV"}
  *
@@ -28,8 +32,8 @@
  * previous one's + 1 (a resumed run skips tasks), a task that starts afresh
  * (a new range of tasks; after a write of the trace), an attempt change, and
  * when the worker's buffer is nearly full or the line holds KP_TRACE_RUN_MAX
- * tasks. On the seed job most lines hold thousands of tasks, a few bytes
- * each.
+ * tasks. On the seed job most lines hold thousands of tasks, in groups of
+ * up to 64 written in a few bytes each.
  *
  * The trace costs little because the workers write it themselves, in
  * parallel: each formats its lines into a buffer and appends the buffer to

@@ -26,19 +26,38 @@ EOF
   echo "$T/crash.ini"
 }
 
+# The awk functions that read a line's "ns": entries() splits it into e[],
+# each a task's duration or, for a group [n,d], "n:d"; tasks(e[k]) and
+# dur(e[k]) read an entry.
+NS_AWK='
+  function entries(e,   s, inner) {
+    s = substr($0, index($0, "\"ns\":[") + 6)
+    s = index(s, "],\"message\":") ? substr(s, 1, index(s, "],\"message\":") - 1) : substr(s, 1, length(s) - 2)
+    while (match(s, /\[[0-9]+,[0-9]+\]/)) {
+      inner = substr(s, RSTART + 1, RLENGTH - 2); sub(/,/, ":", inner)
+      s = substr(s, 1, RSTART - 1) inner substr(s, RSTART + RLENGTH)
+    }
+    return split(s, e, ",")
+  }
+  function tasks(x) { return index(x, ":") ? substr(x, 1, index(x, ":") - 1) + 0 : 1 }
+  function dur(x) { return index(x, ":") ? substr(x, index(x, ":") + 1) + 0 : x + 0 }'
+
 # Every line is a trace line: the keys in their order, the values of their
-# kind, one duration per task (only ok lines hold more than one) adding up
-# to end - start to the nanosecond, workers below $2. Prints nothing; fails
-# with the first bad line.
+# kind, durations (only ok lines hold more than one, or a group of 2 to 64
+# tasks) adding up to end - start to the nanosecond, workers below $2.
+# Prints nothing; fails with the first bad line.
 expect_trace_lines() { # FILE WORKERS
   local bad
-  bad=$(awk -v w="$2" '
+  bad=$(awk -v w="$2" "$NS_AWK"'
     function ns(key,   v) { match($0, "\"" key "\":[0-9]+\\.[0-9]+"); v = substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3)
       split(v, part, "."); return part[1] * 1000000000 + part[2] }
-    !/^\{"task":[0-9]+,"worker":[0-9]+,"pid":[1-9][0-9]*,"attempt":[1-9][0-9]*,"start":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"end":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"outcome":"(ok","ns":\[[0-9]+(,[0-9]+)*\]|(failed|bad-input|crashed|timeout|stopped)","ns":\[[0-9]+\],"message":"([^"\\]|\\.)*")\}$/ { print NR": "$0; exit }
+    !/^\{"task":[0-9]+,"worker":[0-9]+,"pid":[1-9][0-9]*,"attempt":[1-9][0-9]*,"start":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"end":[0-9]+\.[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9],"outcome":"(ok","ns":\[([0-9]+|\[[0-9]+,[0-9]+\])(,([0-9]+|\[[0-9]+,[0-9]+\]))*\]|(failed|bad-input|crashed|timeout|stopped)","ns":\[[0-9]+\],"message":"([^"\\]|\\.)*")\}$/ { print NR": "$0; exit }
     { match($0, /"worker":[0-9]+/); if (substr($0, RSTART + 9, RLENGTH - 9) + 0 >= w) { print NR": worker out of range: "$0; exit } }
-    { match($0, /"ns":\[[0-9,]+\]/); n = split(substr($0, RSTART + 6, RLENGTH - 7), d, ","); sum = 0
-      for (k = 1; k <= n; k++) sum += d[k]
+    { n = entries(e); sum = 0
+      for (k = 1; k <= n; k++) {
+        if (tasks(e[k]) < 1 || tasks(e[k]) > 64 || (index(e[k], ":") && tasks(e[k]) < 2)) { print NR": a group of " tasks(e[k]) " tasks: "$0; exit }
+        sum += dur(e[k])
+      }
       if (ns("start") + sum != ns("end")) { print NR": the durations do not add up to end - start: "$0; exit } }' "$1")
   [ -z "$bad" ] || fail "$1: not a trace line: $bad"
   if command -v jq >/dev/null; then
@@ -47,16 +66,17 @@ expect_trace_lines() { # FILE WORKERS
 }
 
 # Prints one line per task a trace covers (a line covers as many tasks as
-# its "ns" has durations): task worker pid attempt outcome.
+# its "ns" counts): task worker pid attempt outcome.
 trace_tasks() { # FILE
-  awk '{
+  awk "$NS_AWK"'{
     match($0, /^\{"task":[0-9]+/); t = substr($0, RSTART + 8, RLENGTH - 8)
     match($0, /"worker":[0-9]+/); w = substr($0, RSTART + 9, RLENGTH - 9)
     match($0, /"pid":[0-9]+/); p = substr($0, RSTART + 6, RLENGTH - 6)
     match($0, /"attempt":[0-9]+/); a = substr($0, RSTART + 10, RLENGTH - 10)
     match($0, /"outcome":"[a-z-]+"/); o = substr($0, RSTART + 11, RLENGTH - 12)
-    match($0, /"ns":\[[0-9,]+\]/); n = split(substr($0, RSTART + 6, RLENGTH - 7), d, ",")
-    for (k = 0; k < n; k++) printf "%d %s %s %s %s\n", t + k, w, p, a, o
+    n = entries(e); c = 0
+    for (k = 1; k <= n; k++) c += tasks(e[k])
+    for (k = 0; k < c; k++) printf "%d %s %s %s %s\n", t + k, w, p, a, o
   }' "$1"
 }
 

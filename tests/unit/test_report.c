@@ -162,6 +162,26 @@ static void test_report_expands_runs(void **state)
     free(page);
 }
 
+/* A group [n,d] of a line stands for n records that share d: d / n each,
+ * the first d % n one more, each starting where the one before ended. */
+static void test_report_expands_groups(void **state)
+{
+    (void)state;
+    char trace[512];
+    snprintf(trace, sizeof trace, "%s/groups.jsonl", dir);
+    write_file(trace, "{\"task\":0,\"worker\":0,\"pid\":9,\"attempt\":1,\"start\":0.001000000,"
+                      "\"end\":0.001001100,\"outcome\":\"ok\",\"ns\":[[4,400],[3,700]]}\n");
+    int rc;
+    char *page = report_of(trace, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(page, "\"attempts\":7,\"skipped_lines\":0,"));
+    assert_non_null(strstr(page, "\"segments\":[[0,1000000,1001100,7,0]]"));
+    /* Four of 100 ns, then 234, 233 and 233 ns. */
+    assert_non_null(
+        strstr(page, "\"histogram\":{\"per_decade\":4,\"first\":5,\"counts\":[0,0,0,4,3,0,0,0]}"));
+    free(page);
+}
+
 /* Lines that are not trace lines are counted and skipped, never trusted:
  * no durations, durations that do not add up to end - start, a failure that
  * claims several tasks, numbers out of range, keys out of order. */
@@ -191,6 +211,17 @@ static void test_report_skips_malformed_lines(void **state)
         {"4", "0", "99999999999.0", ",\"outcome\":\"ok\",\"ns\":[1]}"},
         {"18446744073709551615", "0", "0.000000002", ",\"outcome\":\"ok\",\"ns\":[1,1]}"},
         {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[10]"},
+        /* Groups: of fewer than 2 or more than KP_TRACE_RUN_MAX tasks, not
+         * closed, nested, or in a failure's line. */
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[[1,10]]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[[0,10]]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[[8193,10]]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[[2,10]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[[2,10,3]]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[[2]]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[[2,[2,10]]]}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"failed\",\"ns\":[[2,10]],\"message\":\"x\"}"},
+        {"4", "0.1", "0.100000010", ",\"outcome\":\"ok\",\"ns\":[[2,5]]}"},
     };
     char trace[512];
     snprintf(trace, sizeof trace, "%s/bad.jsonl", dir);
@@ -203,7 +234,7 @@ static void test_report_skips_malformed_lines(void **state)
     int rc;
     char *page = report_of(trace, &rc);
     assert_int_equal(rc, 0);
-    assert_non_null(strstr(page, "\"attempts\":4,\"skipped_lines\":15,"));
+    assert_non_null(strstr(page, "\"attempts\":4,\"skipped_lines\":24,"));
     free(page);
 }
 
@@ -248,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_report_of_a_small_run),
         cmocka_unit_test(test_report_caps_what_it_draws),
         cmocka_unit_test(test_report_expands_runs),
+        cmocka_unit_test(test_report_expands_groups),
         cmocka_unit_test(test_report_skips_malformed_lines),
         cmocka_unit_test(test_report_names_a_missing_trace),
         cmocka_unit_test(test_tracing_cleans_up),
