@@ -50,6 +50,7 @@ static const char *slurp(const char *path)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = '\0';
     fclose(f);
+    assert_int_equal(strlen(buf), n); /* no NUL byte */
     return buf;
 }
 
@@ -874,6 +875,32 @@ static void test_close_writes_open_tasks(void **state)
     assert_non_null(strstr(slurp(path), "],\"message\":\"SIGKILL\"}\n"));
 }
 
+/* A trace that is not a regular file (a FIFO here; /dev/stdout, say) is
+ * written as it goes. */
+static void test_trace_into_a_fifo(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/trace.fifo", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* Read and write: opening it for writing then does not wait. */
+    int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    assert_true(fd >= 0);
+    trace_one_task(path);
+    static char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    unlink(path);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    tline l;
+    const char *next = parse_line(buf, &l);
+    assert_non_null(next);
+    assert_string_equal(next, "");
+    assert_int_equal(l.task, 7);
+    assert_string_equal(l.outcome, "ok");
+}
+
 static void test_repair_drops_cut_lines(void **state)
 {
     (void)state;
@@ -923,6 +950,7 @@ int main(void)
         cmocka_unit_test(test_replacement_writes_the_retried_death),
         cmocka_unit_test(test_close_writes_open_tasks),
         cmocka_unit_test(test_repair_drops_cut_lines),
+        cmocka_unit_test(test_trace_into_a_fifo),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
