@@ -15,13 +15,18 @@
 /* Version 2: kp_hash_bulk hashes four lanes, and prefix records exist. */
 #define KP_JOURNAL_MAGIC "KPOOL-JOURNAL 2\n"
 #define KP_JOURNAL_BUF   (256 * 1024)
+/* A new journal's file is made only once the run has lasted this long, or
+ * its buffer fills, or the run ends unfinished (journal.h). */
+#define KP_JOURNAL_LATER_NS (100 * 1000000)
 
 struct kp_journal {
-    int fd;
+    int fd; /* -1 while the file is not made yet */
     char *path;
     unsigned char *buf; /* a block: its header, then records */
     size_t len;
     kp_journal_prefix prefix; /* the last one recorded */
+    kp_fingerprint fp;        /* while the file is not made: its header's */
+    int64_t made;             /* when the journal was (CLOCK_MONOTONIC, ns) */
 };
 
 /* On disk, after the header, the journal is a sequence of blocks, each
@@ -119,8 +124,40 @@ int kp_hash_file(const char *path, uint64_t *out, kp_err *err)
     return 0;
 }
 
+static int write_header(int fd, const kp_fingerprint *fp);
+
+/* Makes the file of a new journal, its header first. */
+static int make_file(kp_journal *j, kp_err *err)
+{
+    /* O_NONBLOCK: a FIFO made there since the journal was created must not
+     * block us; it is refused below. */
+    int fd = open(j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd < 0)
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: %s", j->path,
+                          strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: not a regular file",
+                          j->path);
+    }
+    if (fcntl(fd, F_SETFL, 0) < 0 || write_header(fd, &j->fp) < 0) {
+        int e = errno;
+        close(fd);
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: %s", j->path,
+                          strerror(e));
+    }
+    j->fd = fd;
+    return 0;
+}
+
 static int flush(kp_journal *j, kp_err *err)
 {
+    if (j->fd < 0 && j->len > sizeof(block)) {
+        int rc = make_file(j, err);
+        if (rc < 0)
+            return rc;
+    }
     if (j->len > sizeof(block)) {
         block b = {KP_BLOCK_MAGIC, (uint32_t)(j->len - sizeof b), 0};
         b.check = kp_hash_bulk(KP_HASH_INIT, j->buf + sizeof b, b.size);
@@ -134,6 +171,8 @@ static int flush(kp_journal *j, kp_err *err)
 
 int kp_journal_flush(kp_journal *j, kp_err *err)
 {
+    if (j && j->fd < 0 && kp_now_ns() - j->made < KP_JOURNAL_LATER_NS)
+        return 0; /* a run this short would not be worth resuming */
     return j ? flush(j, err) : 0;
 }
 
@@ -150,50 +189,45 @@ static int journal_new(kp_journal **out, const char *path, int fd, kp_err *err)
             free(j->buf);
         }
         free(j);
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         return kp_err_set(err, KPOOL_ENOMEM, "%s: out of memory", path);
     }
     j->fd = fd;
     j->len = sizeof(block);
+    j->made = kp_now_ns();
     *out = j;
     return 0;
+}
+
+static int write_header(int fd, const kp_fingerprint *fp)
+{
+    header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic);
+    h.fp = *fp;
+    return kp_write_all(fd, &h, sizeof h);
 }
 
 int kp_journal_create(kp_journal **out, const char *path, const kp_fingerprint *fp, kp_err *err)
 {
     *out = NULL;
-    /* Never a device or a FIFO: the journal is deleted when the run completes
-     * (and O_NONBLOCK keeps a FIFO without a reader from blocking us). */
+    /* Never a device or a FIFO: the journal is deleted when the run completes. */
     struct stat st;
-    int fd = stat(path, &st) == 0 && !S_ISREG(st.st_mode)
-                 ? -2
-                 : open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
-    if (fd == -1)
-        return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: %s", path,
-                          strerror(errno));
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        if (fd >= 0)
-            close(fd);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return kp_err_set(err, KPOOL_EJOB,
                           "%s: the journal must be a regular file (kpool deletes it when the "
                           "run completes); set [output] journal to a file name",
                           path);
-    }
-    if (ftruncate(fd, 0) < 0 || fcntl(fd, F_SETFL, 0) < 0) {
-        int e = errno;
-        close(fd);
-        return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: %s", path, strerror(e));
-    }
-    header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic);
-    h.fp = *fp;
-    if (kp_write_all(fd, &h, sizeof h) < 0) {
-        int e = errno;
-        close(fd);
-        return kp_err_set(err, KPOOL_EIO, "%s: write failed: %s", path, strerror(e));
-    }
-    return journal_new(out, path, fd, err);
+    /* An earlier run's journal goes now: it must not outlive the output
+     * this run rewrites, even if this run is killed before its own. */
+    if (unlink(path) < 0 && errno != ENOENT)
+        return kp_err_set(err, KPOOL_EIO, "%s: cannot create the journal: %s", path,
+                          strerror(errno));
+    int rc = journal_new(out, path, -1, err);
+    if (rc == 0)
+        (*out)->fp = *fp;
+    return rc;
 }
 
 static int by_index(const void *a, const void *b)
@@ -371,13 +405,14 @@ int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *
     if (fd < 0) {
         if (errno == ENOENT)
             return kp_err_set(err, KPOOL_EJOB,
-                              "nothing to resume: %s does not exist (its run finished, or "
-                              "never started)",
+                              "nothing to resume: %s does not exist (its run finished, "
+                              "never started, or was killed in its first 0.1 s)",
                               path);
         return kp_err_set(err, KPOOL_EIO, "%s: cannot open: %s", path, strerror(errno));
     }
     struct stat st;
     header h;
+    memset(&h, 0, sizeof h);
     if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof h ||
         pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
         memcmp(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic) != 0) {
@@ -433,6 +468,10 @@ int kp_journal_resume(kp_journal **out, const char *path, const kp_fingerprint *
 
 int kp_journal_set_input(kp_journal *j, uint64_t input, kp_err *err)
 {
+    if (j->fd < 0) { /* in the header it will be made with */
+        j->fp.input = input;
+        return 0;
+    }
     off_t at = (off_t)(offsetof(header, fp) + offsetof(kp_fingerprint, input));
     if (pwrite(j->fd, &input, sizeof input, at) != (ssize_t)sizeof input)
         return kp_err_set(err, KPOOL_EIO, "%s: cannot write the journal: %s", j->path,
@@ -511,10 +550,15 @@ int kp_journal_close(kp_journal *j, bool remove, kp_err *err)
 {
     if (!j)
         return 0;
-    int rc = flush(j, err);
-    if (close(j->fd) < 0 && rc == 0)
+    /* A journal never made that the run does not keep needs nothing; one
+     * it keeps is made now. */
+    bool on_disk = j->fd >= 0 || !remove;
+    int rc = on_disk && j->fd < 0 ? make_file(j, err) : 0;
+    if (rc == 0 && on_disk)
+        rc = flush(j, err);
+    if (j->fd >= 0 && close(j->fd) < 0 && rc == 0)
         rc = kp_err_set(err, KPOOL_EIO, "%s: write failed: %s", j->path, strerror(errno));
-    if (rc == 0 && remove && unlink(j->path) < 0 && errno != ENOENT)
+    if (rc == 0 && remove && on_disk && unlink(j->path) < 0 && errno != ENOENT)
         rc = kp_err_set(err, KPOOL_EIO, "%s: cannot remove: %s", j->path, strerror(errno));
     free(j->path);
     free(j->buf);

@@ -3,7 +3,11 @@
  * A journal is a header that fingerprints the run (job, plugin, input) and
  * then one checksummed record per finished task, appended as results come in.
  * A kill -9 at any instant leaves a valid prefix: on resume, a torn or corrupt
- * last record is cut off and its task simply runs again. */
+ * last record is cut off and its task simply runs again. A new journal's
+ * file is made only once the run has lasted 0.1 s, or when its buffer fills
+ * or the run ends unfinished: a run that completes sooner never touches the
+ * disk for it (making and removing the file cost the seed job 5%), and one
+ * killed outright sooner has no journal and runs again. */
 #ifndef KP_JOURNAL_H
 #define KP_JOURNAL_H
 
@@ -49,7 +53,8 @@ uint64_t kp_hash_bulk(uint64_t h, const void *data, size_t n);
 /* Hashes a whole file's bytes. Errors name the file. */
 int kp_hash_file(const char *path, uint64_t *out, kp_err *err);
 
-/* Starts a new journal at `path` (replacing any), with the fingerprint. */
+/* Starts a new journal at `path`, with the fingerprint: removes any file
+ * there at once, and makes the new one later (above). */
 int kp_journal_create(kp_journal **out, const char *path, const kp_fingerprint *fp, kp_err *err);
 
 /* Opens the journal of an interrupted run for appending, after checking that
@@ -79,11 +84,13 @@ int kp_journal_prefix_record(kp_journal *j, const kp_journal_prefix *prefix, kp_
  * NULL gives none). kp_journal_resume drops the records of tasks inside it. */
 kp_journal_prefix kp_journal_prefix_of(const kp_journal *j);
 
-/* Writes the buffered records as one block (one write). Accepts NULL. */
+/* Writes the buffered records as one block (one write); a new journal in
+ * its first 0.1 s keeps them. Accepts NULL. */
 int kp_journal_flush(kp_journal *j, kp_err *err);
 
-/* Writes what is buffered, closes, and with `remove` deletes the file (the
- * run finished: nothing is left to resume). Accepts NULL. */
+/* Writes what is buffered (making the file of a new journal if need be),
+ * closes, and with `remove` deletes the file (the run finished: nothing is
+ * left to resume; a file never made stays unmade). Accepts NULL. */
 int kp_journal_close(kp_journal *j, bool remove, kp_err *err);
 
 void kp_journal_free_outcomes(kp_outcome *done, size_t n);

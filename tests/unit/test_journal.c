@@ -38,12 +38,19 @@ static void path_of(char *buf, size_t n, const char *name)
     snprintf(buf, n, "%s/%s", dir, name);
 }
 
+/* A new journal writes nothing during its first 0.1 s (journal.c). */
+static void let_the_journal_age(void)
+{
+    usleep(110 * 1000);
+}
+
 /* Writes tasks 0..n-1 (every 7th failed with a message), in blocks of `per`. */
 static void write_journal(const char *path, size_t n, size_t per)
 {
     kp_journal *j;
     kp_err err;
     assert_int_equal(kp_journal_create(&j, path, &fp, &err), 0);
+    let_the_journal_age();
     for (size_t i = 0; i < n; i++) {
         kp_outcome o = {.index = i, .type = KP_T_I64, .attempts = 1};
         if (i % 7 == 6) {
@@ -92,6 +99,62 @@ static void test_resume_reads_every_record(void **state)
     assert_int_equal(done[50].index, 77);
     assert_int_equal(kp_journal_close(j, true, &err), 0);
     kp_journal_free_outcomes(done, n);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
+/* A run that completes in its first 0.1 s makes no journal file at all,
+ * and removes an earlier run's at once; one that ends unfinished makes its
+ * file when it closes, with every record and the input's bytes; a longer
+ * run makes it at its first flush after 0.1 s. */
+static void test_a_short_run_makes_no_file(void **state)
+{
+    (void)state;
+    char path[300];
+    path_of(path, sizeof path, "short.journal");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("an earlier run's journal", f);
+    fclose(f);
+    kp_journal *j;
+    kp_err err;
+    assert_int_equal(kp_journal_create(&j, path, &fp, &err), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    kp_outcome o = {.index = 4, .type = KP_T_I64, .attempts = 1, .value.i = 8};
+    assert_int_equal(kp_journal_append(j, &o, &err), 0);
+    assert_int_equal(kp_journal_flush(j, &err), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(kp_journal_close(j, true, &err), 0);
+    assert_int_equal(access(path, F_OK), -1);
+
+    kp_fingerprint later = fp; /* the input's bytes are known at the end */
+    later.input = 0;
+    assert_int_equal(kp_journal_create(&j, path, &later, &err), 0);
+    assert_int_equal(kp_journal_append(j, &o, &err), 0);
+    assert_int_equal(kp_journal_flush(j, &err), 0);
+    assert_int_equal(kp_journal_set_input(j, fp.input, &err), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(kp_journal_close(j, false, &err), 0);
+    kp_outcome *done;
+    size_t n;
+    kp_fingerprint other = fp;
+    other.input = fp.input + 1;
+    assert_int_equal(kp_journal_resume(&j, path, &other, &done, &n, &err), KPOOL_EJOB);
+    assert_non_null(strstr(err.msg, "cannot resume: the input changed"));
+    assert_int_equal(kp_journal_resume(&j, path, &fp, &done, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(done[0].value.i, 8);
+    kp_journal_free_outcomes(done, n);
+    assert_int_equal(kp_journal_close(j, true, &err), 0);
+    assert_int_equal(access(path, F_OK), -1);
+
+    assert_int_equal(kp_journal_create(&j, path, &fp, &err), 0);
+    assert_int_equal(kp_journal_append(j, &o, &err), 0);
+    let_the_journal_age();
+    assert_int_equal(kp_journal_flush(j, &err), 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 16 + (off_t)sizeof fp + 16);
+    assert_int_equal(kp_journal_close(j, true, &err), 0);
     assert_int_equal(access(path, F_OK), -1);
 }
 
@@ -385,6 +448,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_reads_every_record),
+        cmocka_unit_test(test_a_short_run_makes_no_file),
         cmocka_unit_test(test_resume_reads_a_run),
         cmocka_unit_test(test_resume_knows_the_input_by_bytes_or_identity),
         cmocka_unit_test(test_hash_bulk_sees_every_byte_and_lane),
