@@ -124,7 +124,14 @@ int kp_hash_file(const char *path, uint64_t *out, kp_err *err)
     return 0;
 }
 
-static int write_header(int fd, const kp_fingerprint *fp);
+static int write_header(int fd, const kp_fingerprint *fp)
+{
+    header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic);
+    h.fp = *fp;
+    return kp_write_all(fd, &h, sizeof h);
+}
 
 /* Makes the file of a new journal, its header first. */
 static int make_file(kp_journal *j, kp_err *err)
@@ -198,15 +205,6 @@ static int journal_new(kp_journal **out, const char *path, int fd, kp_err *err)
     j->made = kp_now_ns();
     *out = j;
     return 0;
-}
-
-static int write_header(int fd, const kp_fingerprint *fp)
-{
-    header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, KP_JOURNAL_MAGIC, sizeof h.magic);
-    h.fp = *fp;
-    return kp_write_all(fd, &h, sizeof h);
 }
 
 int kp_journal_create(kp_journal **out, const char *path, const kp_fingerprint *fp, kp_err *err)

@@ -38,6 +38,14 @@ static void path_of(char *buf, size_t n, const char *name)
     snprintf(buf, n, "%s/%s", dir, name);
 }
 
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 /* A new journal writes nothing during its first 0.1 s (journal.c). */
 static void let_the_journal_age(void)
 {
@@ -111,10 +119,7 @@ static void test_a_short_run_makes_no_file(void **state)
     (void)state;
     char path[300];
     path_of(path, sizeof path, "short.journal");
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("an earlier run's journal", f);
-    fclose(f);
+    put_file(path, "an earlier run's journal");
     kp_journal *j;
     kp_err err;
     assert_int_equal(kp_journal_create(&j, path, &fp, &err), 0);
@@ -426,14 +431,12 @@ static void test_hash_file_sees_one_byte(void **state)
     (void)state;
     char path[300];
     path_of(path, sizeof path, "data.bin");
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("0123456789abcdef0123456789abcdef", f);
-    fclose(f);
+    put_file(path, "0123456789abcdef0123456789abcdef");
     uint64_t a, b;
     kp_err err;
     assert_int_equal(kp_hash_file(path, &a, &err), 0);
-    f = fopen(path, "r+");
+    FILE *f = fopen(path, "r+");
+    assert_non_null(f);
     fseek(f, 17, SEEK_SET);
     fputc('X', f);
     fclose(f);
