@@ -837,9 +837,16 @@ static bool none_final(const pool *p, uint64_t a, uint64_t b)
     if (a < p->low)
         return false;
     uint64_t end = b < p->low + p->final_cap ? b : p->low + p->final_cap;
-    for (uint64_t i = a; i < end; i++)
-        if (bit_of(p->final, p->final_cap, i))
+    /* A byte of the ring at a time (a run holds thousands of tasks). */
+    for (uint64_t i = a; i < end;) {
+        uint64_t bit = i & (p->final_cap - 1);
+        unsigned shift = (unsigned)(bit % 8), take = 8 - shift;
+        if (take > end - i)
+            take = (unsigned)(end - i);
+        if (p->final[bit / 8] & ((1u << take) - 1) << shift)
             return false;
+        i += take;
+    }
     return true;
 }
 
