@@ -534,6 +534,17 @@ MD=$W/results.md
     echo "| ${LABEL[k_untraced]} | $(wallcell k_untraced) | — | $(checkcell k_untraced) |"
     echo "| ${LABEL[k_traced]} | $(wallcell k_traced) | $( [ -n "$trace_ratio" ] && printf '%.3f' "$trace_ratio") | $(checkcell k_traced) |"
     echo
+    if ok k_untraced && ok k_traced; then
+        # Run r of each ran back to back: their differences, paired, shed
+        # most of what the machine's load does between minutes.
+        paste -d ' ' <(echo "${WALLS[k_untraced]}" | tr ' ' '\n' | grep .) \
+            <(echo "${WALLS[k_traced]}" | tr ' ' '\n' | grep .) | awk '{ print ($2 - $1) * 1000 }' |
+            sort -n | awk '{ d[NR] = $1 } END {
+                n = NR; lo = int(n / 2 - 0.98 * sqrt(n)); hi = int(n / 2 + 0.98 * sqrt(n)) + 1
+                if (lo < 1) lo = 1; if (hi > n) hi = n
+                med = (n % 2) ? d[(n + 1) / 2] : (d[n / 2] + d[n / 2 + 1]) / 2
+                printf "Paired, run r of each back to back (untraced first): traced − untraced = %+.2f ms, median of %d pairs (95%% interval %+.2f to %+.2f ms; bench/ab.sh measures the same with the order alternating).\n\n", med, n, d[lo], d[hi] }'
+    fi
     if [ -f "$W/seed.trace.jsonl" ]; then
         echo "The trace of the last run: $(wc -l <"$W/seed.trace.jsonl") lines, $(fmib "$(( $(stat -c %s "$W/seed.trace.jsonl") / 1024 ))") MiB."
         echo
