@@ -26,7 +26,7 @@ struct kp_journal {
     size_t len;
     kp_journal_prefix prefix; /* the last one recorded */
     kp_fingerprint fp;        /* while the file is not made: its header's */
-    int64_t made;             /* when the journal was (CLOCK_MONOTONIC, ns) */
+    int64_t created_ns;       /* when it was created or resumed (CLOCK_MONOTONIC) */
 };
 
 /* On disk, after the header, the journal is a sequence of blocks, each
@@ -178,9 +178,9 @@ static int flush(kp_journal *j, kp_err *err)
 
 int kp_journal_flush(kp_journal *j, kp_err *err)
 {
-    if (j && j->fd < 0 && kp_now_ns() - j->made < KP_JOURNAL_LATER_NS)
+    if (!j || (j->fd < 0 && kp_now_ns() - j->created_ns < KP_JOURNAL_LATER_NS))
         return 0; /* a run this short would not be worth resuming */
-    return j ? flush(j, err) : 0;
+    return flush(j, err);
 }
 
 static int journal_new(kp_journal **out, const char *path, int fd, kp_err *err)
@@ -202,7 +202,7 @@ static int journal_new(kp_journal **out, const char *path, int fd, kp_err *err)
     }
     j->fd = fd;
     j->len = sizeof(block);
-    j->made = kp_now_ns();
+    j->created_ns = kp_now_ns();
     *out = j;
     return 0;
 }
