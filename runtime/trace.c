@@ -4,8 +4,8 @@
  * Cost matters: the seed job runs 200000 tasks of a few tens of nanoseconds,
  * and tracing it may not slow it by more than a tenth. So a worker writes one
  * line per run of tasks it ran back to back, and per task it only counts
- * down its group and stores a reading, the TSC's only once per group of
- * short tasks (the inline path in trace.h); the readings of the open run
+ * down its group and counts the task; it reads the TSC once per group of
+ * short tasks (the inline path in trace.h). The readings of the open run
  * become nanoseconds and decimal digits, formatted by hand (no printf) into
  * a static buffer, when its line closes. The buffer is appended
  * to the file with one write when it is nearly full and before each batch of
@@ -493,21 +493,24 @@ int kp_trace_repair(const char *path, kp_err *err)
  * same attempt, each starting where the previous one ended. The run's line
  * is formatted only when it closes: its end precedes its durations, and its
  * readings are best converted with an anchor read after them. Until then the
- * run is its first task and start (run_task, run_start), its attempt, and
- * the reading at the end of each of its tasks (kp_trace_local.reading; 0
- * for a task inside a group).
+ * run is its first task and start (run_task, run_start), its attempt, its
+ * tasks, and its readings: when a task ended and how many tasks had ended
+ * by then (kp_trace_local.read_at and read_tasks), one per group of short
+ * tasks.
  *
  * A signal handler (kp_trace_worker_dying) may interrupt the worker between
  * any two instructions and must then write every line and the open run, once
  * each. What it goes by is kp_trace_local.state, one word stored at once:
- * the bytes of complete lines in wbuf, and the readings of the open run. The
- * bytes and readings a committed state counts, and the run's fields while it
- * counts readings, are never changed: the worker writes past them and then
- * commits a new state (a signal fence keeps the order for a handler). So a
- * task extends the run by storing its reading (or 0) and then the state + 1
- * (the inline path in trace.h); a line closes by being formatted past the
- * committed bytes and then committed with no run open; a run opens by
- * setting its fields and first reading, and then committing one reading. */
+ * the bytes of complete lines in wbuf, and the readings and tasks of the
+ * open run. The bytes and readings a committed state counts, and the run's
+ * fields while it counts tasks, are never changed: the worker writes past
+ * them and then commits a new state (a signal fence keeps the order for a
+ * handler). So a task inside a group extends the run by committing the
+ * state + 1 (the inline path in trace.h), and one that ends its group by
+ * storing its reading and then committing one more reading and task; a line
+ * closes by being formatted past the committed bytes and then committed
+ * with no run open; a run opens by setting its fields and first reading,
+ * and then committing one reading and task. */
 
 /* The room a line needs in wbuf: a whole run (20 digits and a comma per
  * task at most; a pair of at least two tasks, "[8192,<20 digits>],", takes
@@ -537,11 +540,17 @@ static bool anchor_set;
 static int64_t anchor_ns;
 static uint64_t anchor_tsc, anchor_mult, anchor_span;
 
-/* Makes (len, n) the state a handler sees, in one step. */
-static void commit(size_t len, uint32_t n)
+/* Makes `state` the one a handler sees, in one step. */
+static void commit_state(uint64_t state)
 {
     atomic_signal_fence(memory_order_release);
-    atomic_store_explicit(&kp_trace_local.state, (uint64_t)len << 32 | n, memory_order_relaxed);
+    atomic_store_explicit(&kp_trace_local.state, state, memory_order_relaxed);
+}
+
+/* The same, from its parts. */
+static void commit(size_t len, uint32_t reads, uint32_t tasks)
+{
+    commit_state((uint64_t)len << 32 | (uint64_t)reads << 16 | tasks);
 }
 
 /* Makes (ns, tsc) the anchor, with the rate from t0 to it. */
@@ -599,10 +608,14 @@ static int64_t reading_ns(uint64_t r)
  * the worker starts), which keeps the readings to 2% of the time: a group is
  * one task as long as tasks last that long, and up to KP_TRACE_GROUP_MAX of
  * them when they are shorter, doubled or halved after each group from its
- * time. A task ended inside a group stores 0 as its reading; when a line is
- * formatted, the tasks up to each reading become one entry of its durations,
- * [tasks,ns] (trace.h): a few bytes a group rather than a few a task, which
- * took 0.8 ms off the 2 ms the trace cost the seed job. A task that leaves the
+ * time. A task ended inside a group is only counted; the group's last task
+ * stores its reading with the number of tasks so far. When a line is
+ * formatted, the tasks since the previous reading become one entry of its
+ * durations, [tasks,ns] (trace.h): a few bytes a group rather than a few a
+ * task, which took 0.8 ms off the 2 ms the trace cost the seed job. A
+ * reading per group rather than one per task (0 inside a group) spares
+ * each task a store and the line a pass over every task: 0.37 ms less on
+ * the seed job (151 paired runs). A task that leaves the
  * run (it failed, or starts another line), the end of a range, and a death
  * read the clock at once, and share the time since the last reading with
  * the unread tasks before them, in proportion to their numbers (close_tail).
@@ -650,32 +663,37 @@ static void start_group(uint32_t g, uint64_t now)
     w->slot->start = now;
 }
 
-/* The open run's n readings end with unread ones (0) after the last one
- * read: they and `extra` tasks after them share the time from that reading
- * to `now`. Sets the last one to where the extra tasks begin (the others
- * stay unread: the line shares the time up to it among them). r[0] is
- * always read. Async-signal-safe: it only writes a reading. */
-static void close_tail(uint32_t n, uint64_t now, uint32_t extra)
+/* Whether the open run of `state` ends with tasks after its last reading. */
+static bool unread_tail(uint64_t state)
 {
-    uint64_t *r = kp_trace_local.reading;
-    uint32_t a = n - 1;
-    while (a > 0 && !r[a])
-        a--;
-    if (a == n - 1)
-        return;
-    uint64_t unread = n - 1 - a;
+    uint32_t n = kp_trace_tasks_(state);
+    return n && kp_trace_local.read_tasks[kp_trace_reads_(state) - 1] != n;
+}
+
+/* The open run's tasks after its last reading (unread, inside a group) and
+ * `extra` tasks after them share the time from that reading to `now`: adds
+ * the reading where the extra tasks begin, commits it and returns the new
+ * state. The run's first task is always read. Async-signal-safe. */
+static uint64_t close_tail(uint64_t state, uint64_t now, uint32_t extra)
+{
+    if (!unread_tail(state))
+        return state;
+    kp_trace_worker *w = &kp_trace_local;
+    uint32_t n = kp_trace_tasks_(state), k = kp_trace_reads_(state);
+    uint64_t unread = n - w->read_tasks[k - 1];
     /* As if `now` were the reading after the extra tasks. */
-    uint64_t from = r[a], span = now > from ? now - from : 0, m = unread + extra;
-    r[n - 1] = from + span / m * unread + span % m * unread / m;
+    uint64_t from = w->read_at[k - 1], span = now > from ? now - from : 0, m = unread + extra;
+    w->read_at[k] = from + span / m * unread + span % m * unread / m;
+    w->read_tasks[k] = (uint16_t)n;
+    state += 1u << 16;
+    commit_state(state);
+    return state;
 }
 
 void kp_trace_close_group(void)
 {
-    kp_trace_worker *w = &kp_trace_local;
     uint64_t now = kp_trace_read();
-    uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
-    if ((uint32_t)state && !w->reading[(uint32_t)state - 1])
-        close_tail((uint32_t)state, now, 0);
+    close_tail(atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed), now, 0);
     start_group(1, now);
 }
 
@@ -753,45 +771,43 @@ static inline int64_t ticks_ns(uint64_t ticks, uint64_t mult)
 #endif
 }
 
-/* The line of the open run of n readings, appended at p; returns its end,
- * and sets wlast_ns to the run's end. Async-signal-safe.
+/* The line of the open run of `state`, appended at p; returns its end, and
+ * sets wlast_ns to the run's end. Async-signal-safe.
  *
- * The tasks up to each reading took the time from the previous reading
- * (the first's: the run's start) to it, never negative: a reading below the
- * highest so far counts as that one. Times after the first reading are the
+ * The tasks since the previous reading took the time from it (the first
+ * reading's: from the run's start) to the next, never negative: a reading
+ * below the highest so far counts as that one. Times after the first reading are the
  * ticks since it, summed and converted with one product each, so the
  * durations add up to the run's end less its start exactly.
  * The line's end is known only after the last duration: the durations are
  * written LINE_HEAD_MAX bytes on, and moved down behind the head. */
-static char *format_run(char *p, uint32_t n)
+static char *format_run(char *p, uint64_t state)
 {
-    const uint64_t *r = kp_trace_local.reading;
-    if (!r[n - 1]) /* between tasks of a group: the last ones end now */
-        close_tail(n, kp_trace_read(), 0);
+    const uint64_t *r = kp_trace_local.read_at;
+    const uint16_t *c = kp_trace_local.read_tasks;
+    if (unread_tail(state)) /* between tasks of a group: the last ones end now */
+        state = close_tail(state, kp_trace_read(), 0);
+    uint32_t reads = kp_trace_reads_(state);
     /* ns per reading, times 2^32: readings are ns, or TSC ticks. */
     uint64_t mult = UINT64_C(1) << 32;
     int64_t first = (int64_t)r[0];
     if (kp_trace_local.tsc) {
-        update_anchor(r[n - 1], false);
+        update_anchor(r[reads - 1], false);
         first = reading_ns(r[0]);
         mult = anchor_mult;
     }
     if (first < run_start)
         first = run_start;
     char *d = p + LINE_HEAD_MAX, *q = put_duration(d, (uint64_t)(first - run_start));
-    uint64_t high = r[0], ticks = 0, waiting = 0; /* tasks since the previous reading */
+    uint64_t high = r[0], ticks = 0;
     int64_t since = 0; /* ns from the first reading to the previous one */
-    for (uint32_t k = 1; k < n; k++) {
+    for (uint32_t k = 1; k < reads; k++) {
         uint64_t v = r[k];
-        waiting++;
-        if (!v)
-            continue;
         ticks += v > high ? v - high : 0;
         high = v > high ? v : high;
         int64_t t = ticks_ns(ticks, mult);
-        q = put_group(q, (uint64_t)(t - since), waiting);
+        q = put_group(q, (uint64_t)(t - since), (uint16_t)(c[k] - c[k - 1]));
         since = t;
-        waiting = 0;
     }
     int64_t end = first + since;
     p = format_head(p, run_task, wslot_no, wpid, kp_trace_local.attempt, run_start - wtr->t0,
@@ -804,13 +820,13 @@ static char *format_run(char *p, uint32_t n)
     return p + 2;
 }
 
-/* Closes the open run of n readings after the len bytes of lines; returns
- * the new length. */
-static size_t close_run(size_t len, uint32_t n)
+/* Closes the open run of `state` after the bytes of its lines; returns the
+ * new length. */
+static size_t close_run(uint64_t state)
 {
-    len = (size_t)(format_run(wbuf + len, n) - wbuf);
+    size_t len = (size_t)(format_run(wbuf + (state >> 32), state) - wbuf);
     kp_trace_local.countdown = kp_trace_local.group = 1; /* no run open */
-    commit(len, 0);
+    commit(len, 0, 0);
     return len;
 }
 
@@ -866,7 +882,7 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot)
         len = (size_t)(e - wbuf);
         atomic_store(&s->state, KP_TRACE_SLOT_FREE);
     }
-    commit(len, 0);
+    commit(len, 0, 0);
     s->pid = wpid;
     return true;
 }
@@ -885,8 +901,8 @@ void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
     }
     /* The open run ends before this task (with this anchor, at most ns). */
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
-    if ((uint32_t)state)
-        close_run((size_t)(state >> 32), (uint32_t)state);
+    if (kp_trace_tasks_(state))
+        close_run(state);
     if (ns < wlast_ns)
         ns = wlast_ns;
     wlast_ns = ns;
@@ -900,22 +916,22 @@ void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
     atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
 }
 
-/* A task that does not extend the open run, ended at `now`: it closes the
- * run (and shares the time of the run's unread tasks), then opens a new one
- * (ok) or gets a line of its own. */
-static void end_apart(const kp_outcome *o, uint64_t now, uint32_t group)
+/* A task (pool task number `index`, its outcome `kind` and `message`) that
+ * does not extend the open run, ended at `now`: it closes the run (and
+ * shares the time of the run's unread tasks), then opens a new one (ok) or
+ * gets a line of its own. */
+static void end_apart(uint64_t index, kp_task_kind kind, const char *message, uint64_t now,
+                      uint32_t group)
 {
     kp_trace_worker *w = &kp_trace_local;
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
     size_t len = (size_t)(state >> 32);
-    uint64_t task = wmap ? wmap[o->index] : o->index;
+    uint64_t task = wmap ? wmap[index] : index;
     /* One anchor for the run that closes and this task. */
     update_anchor(now, false);
-    if ((uint32_t)state) {
-        close_tail((uint32_t)state, now, 1); /* this task's share too */
-        len = close_run(len, (uint32_t)state);
-    }
-    int64_t start = wlast_ns; /* the task started where the last line ended */
+    if (kp_trace_tasks_(state))
+        len = close_run(close_tail(state, now, 1)); /* this task's share too */
+    int64_t start = wlast_ns;                       /* the task started where the last line ended */
     if (len > sizeof wbuf - LINE_ROOM) {
         sigset_t block, old;
         sigemptyset(&block);
@@ -925,42 +941,53 @@ static void end_apart(const kp_outcome *o, uint64_t now, uint32_t group)
         sigprocmask(SIG_SETMASK, &old, NULL);
         len = 0;
     }
-    if (o->kind == KP_TASK_OK) {
+    if (kind == KP_TASK_OK) {
         run_task = task;
         run_start = start;
-        w->reading[0] = now;
-        commit(len, 1);
-        w->limit = run_limit(o->index);
+        w->read_at[0] = now;
+        w->read_tasks[0] = 1;
+        commit(len, 1, 1);
+        w->limit = run_limit(index);
         start_group(group < w->limit ? group : w->limit, now);
     } else {
         int64_t end = reading_ns(now);
         if (end < start)
             end = start;
         char *e = format_line(wbuf + len, task, wslot_no, wpid, w->attempt, start - wtr->t0,
-                              end - wtr->t0, kp_task_kind_name(o->kind), o->message);
+                              end - wtr->t0, kp_task_kind_name(kind), message);
         wlast_ns = end;
-        commit((size_t)(e - wbuf), 0);
+        commit((size_t)(e - wbuf), 0, 0);
         start_group(1, now);
     }
 }
 
-void kp_trace_task_end_read(const kp_outcome *o)
+void kp_trace_ok_read(uint64_t index)
 {
     kp_trace_worker *w = &kp_trace_local;
     uint64_t now = kp_trace_read();
-    /* An ok task here ended its group; a failure cut it short. */
-    uint32_t g = o->kind == KP_TASK_OK ? next_group(now) : 1;
+    uint32_t g = next_group(now); /* it ended its group */
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
-    uint32_t n = (uint32_t)state;
-    if (o->kind == KP_TASK_OK && n && n < w->limit) {
-        w->reading[n] = now;
-        atomic_signal_fence(memory_order_release);
-        atomic_store_explicit(&w->state, state + 1, memory_order_relaxed);
+    uint32_t n = kp_trace_tasks_(state);
+    if (n && n < w->limit) {
+        uint32_t k = kp_trace_reads_(state);
+        w->read_at[k] = now;
+        w->read_tasks[k] = (uint16_t)(n + 1);
+        commit_state(state + (1u << 16) + 1);
         /* The next group's unread tasks must fit: n + 1 + (g - 1) <= limit. */
         start_group(g < w->limit - n ? g : w->limit - n, now);
         return;
     }
-    end_apart(o, now, g);
+    end_apart(index, KP_TASK_OK, NULL, now, g);
+}
+
+void kp_trace_task_end_read(const kp_outcome *o)
+{
+    if (o->kind == KP_TASK_OK) {
+        kp_trace_ok_read(o->index);
+        return;
+    }
+    /* A failure cuts its group short. */
+    end_apart(o->index, o->kind, o->message, kp_trace_read(), 1);
 }
 
 void kp_trace_worker_flush(void)
@@ -970,8 +997,8 @@ void kp_trace_worker_flush(void)
     uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
     atomic_signal_fence(memory_order_acquire);
     size_t len = (size_t)(state >> 32);
-    if ((uint32_t)state)
-        len = (size_t)(format_run(wbuf + len, (uint32_t)state) - wbuf);
+    if (kp_trace_tasks_(state))
+        len = (size_t)(format_run(wbuf + len, state) - wbuf);
     if (!len)
         return;
     kp_trace_slot *s = kp_trace_local.slot;
@@ -979,7 +1006,7 @@ void kp_trace_worker_flush(void)
     /* A failed write (disk full) loses these lines, not the run. */
     (void)kp_write_all(wtr->fd, wbuf, len);
     atomic_store_explicit(&s->writing, 0, memory_order_relaxed);
-    commit(0, 0);
+    commit(0, 0, 0);
     kp_trace_local.countdown = kp_trace_local.group = 1; /* no run open */
     kp_trace_local.chained = false;                      /* the write's time is nobody's task */
 }
@@ -993,8 +1020,8 @@ void kp_trace_worker_dying(int sig)
     kp_trace_slot *s = kp_trace_local.slot;
     uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
     atomic_signal_fence(memory_order_acquire);
-    if (atomic_load(&s->state) == KP_TRACE_SLOT_OPEN && (uint32_t)state)
-        close_tail((uint32_t)state, kp_trace_read(), 1); /* the running task's share too */
+    if (atomic_load(&s->state) == KP_TRACE_SLOT_OPEN)
+        close_tail(state, kp_trace_read(), 1); /* the running task's share too */
     kp_trace_worker_flush();
     if (atomic_load(&s->state) == KP_TRACE_SLOT_OPEN) {
         /* The task started where the last line ended, or afresh: wlast_ns

@@ -134,11 +134,9 @@ static inline void kp_trace_task_end(const kp_outcome *o);
  * the next task (which starts afresh) is nobody's. */
 static inline void kp_trace_range_end(void);
 
-/* kp_trace_task_end for an ok task with its value's 8 bytes (the short way
- * of worker.c): the outcome is made only when the task does not extend the
- * open run. */
-static inline void kp_trace_task_end_ok(uint64_t index, kp_type type, uint32_t attempt,
-                                        uint64_t value);
+/* kp_trace_task_end for an ok task with no text (the short way of
+ * worker.c), pool task number `index`: its attempt is the open run's. */
+static inline void kp_trace_task_end_ok(uint64_t index);
 
 /* Closes the open run and writes the buffered lines. Async-signal-safe;
  * call with SIGTERM blocked (or from a handler). */
@@ -209,12 +207,14 @@ typedef struct kp_trace_slot {
 
 _Static_assert(sizeof(kp_trace_slot) == 64, "one cache line per slot");
 
+_Static_assert(KP_TRACE_RUN_MAX < 65536, "a run's tasks and readings fit in 16 bits");
+
 /* This worker's side of the trace. */
 typedef struct kp_trace_worker {
     /* What a signal handler writes out, committed in one store: the bytes
-     * of complete lines in the buffer (high 32 bits) and the readings of
-     * the open run (low 32 bits; 0 = no run open). Lock-free atomics are
-     * async-signal-safe (C11 7.14.1.1). */
+     * of complete lines in the buffer (bits 32-63), and the open run's
+     * readings (bits 16-31) and tasks (bits 0-15; 0 = no run open).
+     * Lock-free atomics are async-signal-safe (C11 7.14.1.1). */
     _Atomic uint64_t state;
     kp_trace_slot *slot;
     /* Tasks until the clock is read again: the one check of a task's end.
@@ -229,18 +229,34 @@ typedef struct kp_trace_worker {
     bool chained;      /* a task that follows starts where the previous ended */
     uint64_t min_span; /* the least time a group spans, in readings */
     uint64_t last;     /* the latest reading: a group's end, or a fresh start */
-    /* The end of each task of the open run; 0: inside a group, not read.
-     * The first and (once the run closes) the last are read. */
-    uint64_t reading[KP_TRACE_RUN_MAX];
+    /* The open run's readings, in order: when a task ended (read_at), and
+     * how many of the run's tasks had ended by then (read_tasks). The first
+     * is the end of the run's first task; tasks after the last reading
+     * ended inside a group, unread. */
+    uint64_t read_at[KP_TRACE_RUN_MAX];
+    uint16_t read_tasks[KP_TRACE_RUN_MAX];
 } kp_trace_worker;
+
+/* The parts of kp_trace_worker.state. */
+static inline uint32_t kp_trace_tasks_(uint64_t state)
+{
+    return (uint32_t)state & 0xffff;
+}
+
+static inline uint32_t kp_trace_reads_(uint64_t state)
+{
+    return (uint32_t)(state >> 16) & 0xffff;
+}
 
 extern kp_trace_worker kp_trace_local;
 
 /* The slow paths of the ones below: a task that does not follow; one that
  * ends a group, fails, or does not extend the open run (reads the clock);
- * and a range that ended inside a group. */
+ * an ok one of those (pool task number `index`); and a range that ended
+ * inside a group. */
 void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt);
 void kp_trace_task_end_read(const kp_outcome *o);
+void kp_trace_ok_read(uint64_t index);
 void kp_trace_close_group(void);
 
 /* A reading of the worker's clock: the TSC, about 13 ns here, else the
@@ -268,14 +284,12 @@ static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool fo
     atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
 }
 
-/* The common case: an ok task inside a group extends the open run, its
- * reading 0 (not read), committed after the reading is stored. */
+/* The common case: an ok task inside a group extends the open run, unread:
+ * one more task, in one store. */
 static inline void kp_trace_extend_unread_(void)
 {
     kp_trace_worker *w = &kp_trace_local;
     uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
-    w->reading[(uint32_t)state] = 0;
-    atomic_signal_fence(memory_order_release);
     atomic_store_explicit(&w->state, state + 1, memory_order_relaxed);
 }
 
@@ -290,8 +304,7 @@ static inline void kp_trace_task_end(const kp_outcome *o)
     kp_trace_task_end_read(o);
 }
 
-static inline void kp_trace_task_end_ok(uint64_t index, kp_type type, uint32_t attempt,
-                                        uint64_t value)
+static inline void kp_trace_task_end_ok(uint64_t index)
 {
     kp_trace_worker *w = &kp_trace_local;
     atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
@@ -299,17 +312,15 @@ static inline void kp_trace_task_end_ok(uint64_t index, kp_type type, uint32_t a
         kp_trace_extend_unread_();
         return;
     }
-    kp_outcome o = {
-        .index = (size_t)index, .kind = KP_TASK_OK, .type = type, .attempts = (int)attempt};
-    memcpy(&o.value, &value, sizeof o.value);
-    kp_trace_task_end_read(&o);
+    kp_trace_ok_read(index);
 }
 
 static inline void kp_trace_range_end(void)
 {
     kp_trace_worker *w = &kp_trace_local;
-    uint32_t n = (uint32_t)atomic_load_explicit(&w->state, memory_order_relaxed);
-    if (n && !w->reading[n - 1])
+    uint64_t state = atomic_load_explicit(&w->state, memory_order_relaxed);
+    uint32_t n = kp_trace_tasks_(state);
+    if (n && w->read_tasks[kp_trace_reads_(state) - 1] != n)
         kp_trace_close_group();
 }
 

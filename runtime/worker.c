@@ -349,7 +349,6 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
     const bool track_time = sh->track_time;
     /* Row-plan tasks take the short way (kp_task_run_value). */
     const bool fast = kp_task_fast(a->ctx);
-    const kp_type ret = a->ctx->kernel->sig.ret;
     slots_now = values && count >= KP_SLOTS_MIN_RANGE;
     atomic_store_explicit(&me->run_attempt, attempt, memory_order_relaxed);
     atomic_store_explicit(&me->run_end, start + count, memory_order_relaxed);
@@ -376,7 +375,7 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
         if (fast && kp_task_run_value(a->ctx, (size_t)index, &value, &o)) {
             atomic_store_explicit(&me->current, 0, memory_order_release);
             if (traced)
-                kp_trace_task_end_ok(index, ret, attempt, value);
+                kp_trace_task_end_ok(index);
             send_value(index, value);
         } else {
             if (!fast)

@@ -661,7 +661,7 @@ static void test_readings_out_of_order_or_far_apart(void **state)
     kp_trace *tr = open_as_worker("order.jsonl", path, sizeof path);
     kp_trace_local.min_span = 0; /* every task read: no group */
     run_ok(0, 9, 1);
-    uint64_t *r = kp_trace_local.reading;
+    uint64_t *r = kp_trace_local.read_at; /* every task read: task k's end */
     r[6] = r[2];
     kp_trace_worker_flush();
     assert_int_equal(read_lines(path, lines, 64), 1);
