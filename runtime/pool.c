@@ -9,6 +9,7 @@
  * loop is about to declare dead; `final` (one bit per task) is the single
  * truth of which tasks are done, so nothing is emitted twice. */
 #include "pool.h"
+#include "trace.h"
 
 #include "wire.h"
 
@@ -712,6 +713,10 @@ static void reap(pool *p, int i)
         w->pid = 0;
         return;
     }
+
+    /* Before the task's failure is reported: a worker that died with no
+     * handler (SIGKILL) did not tell the trace which task it ran. */
+    kp_trace_worker_died(p->cfg->trace, i, current);
 
     if (!w->ready && w->term != TERM_INTERRUPT && !p->init_failed && !p->stopping) {
         p->init_failed = true;
@@ -1456,6 +1461,8 @@ static void kill_all(pool *p)
         kill(p->w[i].pid, SIGKILL);
         while (waitpid(p->w[i].pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        if (!is_remote(p, i))
+            kp_trace_worker_died(p->cfg->trace, i, atomic_load(&p->shared->slots[i].current));
         close_fd(&p->w[i].task_fd);
         close_fd(&p->w[i].result_fd);
         p->w[i].pid = 0;

@@ -374,6 +374,17 @@ static void write_open_task(kp_trace *tr, int i, const char *outcome, const char
     atomic_store(&s->state, KP_TRACE_SLOT_FREE);
 }
 
+void kp_trace_worker_died(kp_trace *tr, int slot, uint64_t running)
+{
+    if (!tr || slot < 0 || slot >= tr->workers || !running)
+        return;
+    kp_trace_slot *s = &tr->slots[slot];
+    if (atomic_load(&s->state) == KP_TRACE_SLOT_FREE) {
+        s->index = running - 1;
+        atomic_store(&s->state, KP_TRACE_SLOT_OPEN);
+    }
+}
+
 void kp_trace_failure(kp_trace *tr, const kp_outcome *o)
 {
     if (!tr || (o->kind != KP_TASK_CRASHED && o->kind != KP_TASK_TIMEOUT))
@@ -523,7 +534,8 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the state is committed in one store
 kp_trace_worker kp_trace_local;
 
 static kp_trace *wtr;
-static const size_t *wmap; /* the pool's task numbers to the job's, or NULL */
+static const _Atomic uint64_t *wrunning; /* the pool's task running here + 1, 0 = none */
+static const size_t *wmap;               /* the pool's task numbers to the job's, or NULL */
 static int wslot_no;
 static int32_t wpid;
 static char wbuf[WORKER_BUF];
@@ -843,20 +855,20 @@ static uint32_t run_limit(uint64_t index)
     return (uint32_t)k;
 }
 
-bool kp_trace_worker_begin(kp_trace *tr, int slot)
+bool kp_trace_worker_begin(kp_trace *tr, int slot, const _Atomic uint64_t *running)
 {
     if (slot < 0 || slot >= tr->workers)
         return false;
     kp_trace_worker *w = &kp_trace_local;
     make_numbers();
     wtr = tr;
+    wrunning = running;
     wslot_no = slot;
     wpid = (int32_t)getpid();
     kp_trace_slot *s = &tr->slots[slot];
     w->slot = s;
     wmap = tr->map;
     w->tsc = tr->tsc0 != 0;
-    w->chained = false;
     w->limit = 0;
     measure_reading_cost(w);
     w->last = kp_trace_read();
@@ -887,7 +899,9 @@ bool kp_trace_worker_begin(kp_trace *tr, int slot)
     return true;
 }
 
-void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
+/* The next task starts now, apart from what ran before: reads the clock
+ * (and a new anchor), closes the open run, and starts a group there. */
+static void start_afresh(void)
 {
     kp_trace_worker *w = &kp_trace_local;
     int64_t ns;
@@ -906,14 +920,34 @@ void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt)
     if (ns < wlast_ns)
         ns = wlast_ns;
     wlast_ns = ns;
-    w->chained = true;
     start_group(1, r);
-    kp_trace_slot *s = w->slot;
-    s->index = index;
-    s->attempt = attempt;
-    w->attempt = attempt;
-    atomic_signal_fence(memory_order_release);
-    atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
+}
+
+void kp_trace_range_begin(uint32_t attempt)
+{
+    start_afresh();
+    kp_trace_local.slot->attempt = attempt;
+    kp_trace_local.attempt = attempt;
+}
+
+/* Writes the buffered lines and the open run. Async-signal-safe; call with
+ * SIGTERM blocked (or from a handler). */
+static void write_lines(void)
+{
+    uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
+    atomic_signal_fence(memory_order_acquire);
+    size_t len = (size_t)(state >> 32);
+    if (kp_trace_tasks_(state))
+        len = (size_t)(format_run(wbuf + len, state) - wbuf);
+    if (!len)
+        return;
+    kp_trace_slot *s = kp_trace_local.slot;
+    atomic_store_explicit(&s->writing, 1, memory_order_relaxed);
+    /* A failed write (disk full) loses these lines, not the run. */
+    (void)kp_write_all(wtr->fd, wbuf, len);
+    atomic_store_explicit(&s->writing, 0, memory_order_relaxed);
+    commit(0, 0, 0);
+    kp_trace_local.countdown = kp_trace_local.group = 1; /* no run open */
 }
 
 /* A task (pool task number `index`, its outcome `kind` and `message`) that
@@ -932,16 +966,17 @@ static void end_apart(uint64_t index, kp_task_kind kind, const char *message, ui
     if (kp_trace_tasks_(state))
         len = close_run(close_tail(state, now, 1)); /* this task's share too */
     int64_t start = wlast_ns;                       /* the task started where the last line ended */
-    if (len > sizeof wbuf - LINE_ROOM) {
+    bool written = len > sizeof wbuf - LINE_ROOM;
+    if (written) {
         sigset_t block, old;
         sigemptyset(&block);
         sigaddset(&block, SIGTERM);
         sigprocmask(SIG_BLOCK, &block, &old);
-        kp_trace_worker_flush(); /* and the next task starts afresh */
+        write_lines();
         sigprocmask(SIG_SETMASK, &old, NULL);
         len = 0;
     }
-    if (kind == KP_TASK_OK) {
+    if (kind == KP_TASK_OK && !written) {
         run_task = task;
         run_start = start;
         w->read_at[0] = now;
@@ -957,7 +992,12 @@ static void end_apart(uint64_t index, kp_task_kind kind, const char *message, ui
                               end - wtr->t0, kp_task_kind_name(kind), message);
         wlast_ns = end;
         commit((size_t)(e - wbuf), 0, 0);
-        start_group(1, now);
+        /* After a write, the next task starts afresh: the write's time is
+         * nobody's (so this task, even ok, has a line of its own). */
+        if (written)
+            start_afresh();
+        else
+            start_group(1, now);
     }
 }
 
@@ -995,20 +1035,10 @@ void kp_trace_worker_flush(void)
     if (!wtr)
         return;
     uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
-    atomic_signal_fence(memory_order_acquire);
-    size_t len = (size_t)(state >> 32);
-    if (kp_trace_tasks_(state))
-        len = (size_t)(format_run(wbuf + len, state) - wbuf);
-    if (!len)
+    if (!(state >> 32) && !kp_trace_tasks_(state))
         return;
-    kp_trace_slot *s = kp_trace_local.slot;
-    atomic_store_explicit(&s->writing, 1, memory_order_relaxed);
-    /* A failed write (disk full) loses these lines, not the run. */
-    (void)kp_write_all(wtr->fd, wbuf, len);
-    atomic_store_explicit(&s->writing, 0, memory_order_relaxed);
-    commit(0, 0, 0);
-    kp_trace_local.countdown = kp_trace_local.group = 1; /* no run open */
-    kp_trace_local.chained = false;                      /* the write's time is nobody's task */
+    write_lines();
+    start_afresh(); /* the write's time is nobody's task */
 }
 
 void kp_trace_worker_dying(int sig)
@@ -1020,13 +1050,15 @@ void kp_trace_worker_dying(int sig)
     kp_trace_slot *s = kp_trace_local.slot;
     uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
     atomic_signal_fence(memory_order_acquire);
-    if (atomic_load(&s->state) == KP_TRACE_SLOT_OPEN)
+    uint64_t running = wrunning ? atomic_load(wrunning) : 0;
+    if (running)
         close_tail(state, kp_trace_read(), 1); /* the running task's share too */
-    kp_trace_worker_flush();
-    if (atomic_load(&s->state) == KP_TRACE_SLOT_OPEN) {
+    write_lines();
+    if (running) {
         /* The task started where the last line ended, or afresh: wlast_ns
          * either way, now that the open run is closed. */
         int64_t now = kp_now_ns();
+        s->index = running - 1;
         s->start_ns = wlast_ns;
         s->end_ns = now > wlast_ns ? now : wlast_ns;
         s->sig = sig;

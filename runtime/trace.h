@@ -44,9 +44,11 @@
  * and batch, not sorted. A worker that dies of a signal or exit() writes its
  * buffer and open run from its handler.
  *
- * A task whose worker died under it cannot write its own line. Each worker
- * slot publishes the task it is running in shared memory, and the worker's
- * signal and exit handlers add when and how it died; the line is then written
+ * A task whose worker died under it cannot write its own line. The pool
+ * publishes the task each worker runs in shared memory (kp_worker_shared's
+ * `current`): the worker's signal and exit handlers record that task in the
+ * trace's slot with when and how it died, and the pool records it there
+ * when it reaps a worker that died with no handler; the line is then written
  * by the coordinator when the pool reports the task's final failure (outcome
  * and message as the pool reports them), by the slot's replacement worker
  * when the task is retried (outcome "crashed" or "timeout" as the death looked
@@ -91,6 +93,13 @@ int kp_trace_open(kp_trace **out, const char *path, int workers, kp_err *err);
  * timed-out attempt that is retried). */
 void kp_trace_start(kp_trace *tr, const size_t *index_map, size_t tasks, double task_timeout);
 
+/* The pool reaped the worker of slot `slot`, which was running pool task
+ * `running` - 1 (0: none; kp_worker_shared.current): a worker killed with
+ * no handler (SIGKILL) gets that task recorded here. Call before the task's
+ * failure is reported and before the slot's next worker starts. Accepts a
+ * NULL tr. */
+void kp_trace_worker_died(kp_trace *tr, int slot, uint64_t running);
+
 /* The pool's final failure of a task (pool task number in o->index): writes
  * the line of a task whose worker died under it (crashed, timeout). Other
  * kinds were written by their worker; they are ignored here. */
@@ -108,25 +117,28 @@ int kp_trace_repair(const char *path, kp_err *err);
 
 /* ---- worker (in the forked worker process, after fork) ----------------- */
 
-/* Starts tracing in this worker for slot `slot`; writes the line of the task
- * the slot's previous worker died under, if nobody wrote it yet. Returns
- * false (and traces nothing) for a slot beyond the trace's workers. */
-bool kp_trace_worker_begin(kp_trace *tr, int slot);
+/* Starts tracing in this worker for slot `slot`, whose running task (pool
+ * task number + 1, 0 = none) the pool publishes at `running`; writes the
+ * line of the task the slot's previous worker died under, if nobody wrote
+ * it yet. Returns false (and traces nothing) for a slot beyond the trace's
+ * workers. */
+bool kp_trace_worker_begin(kp_trace *tr, int slot, const _Atomic uint64_t *running);
 
-/* Around one task: begin right before it runs, end right after, with its
- * outcome (pool task number, kind, message). The clock is read at most once
- * per task, and once per group of short tasks (see trace.c). A task
- * `follows` when it is the next one of the same range as the previous task:
- * index + 1, the same attempt. It then starts when that one ended (unless
- * the trace was written in between), so a task's time includes the worker's
- * own work for it (sending its result, recording its duration), which is the
- * per-task cost a run really pays. An ok task that follows extends the open
- * run, unless the run is full or (a resumed run) the next job index is not
- * the previous one's + 1; any other task closes it. Both are inline (below):
- * on the seed job a task lasts a few tens of nanoseconds, and a task inside
- * a group costs its trace a countdown and a few stores. Its attempt is the
- * open run's (a new attempt is a new range). */
-static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows);
+/* Before the first task of a range (consecutive pool task numbers, one
+ * attempt): that task starts now, on a new line. Each next task of the
+ * range starts when the previous one ended (or when the trace was last
+ * written, if it was in between), so a task's time includes the worker's own
+ * work for it (sending its result, recording its duration), which is the
+ * per-task cost a run really pays. */
+void kp_trace_range_begin(uint32_t attempt);
+
+/* Right after a task of the range ran, with its outcome (pool task number,
+ * kind, message). The clock is read at most once per task, and once per
+ * group of short tasks (see trace.c). An ok task extends the open run,
+ * unless the run is full or (a resumed run) the next job index is not the
+ * previous one's + 1; any other task closes it. Inline (below): on the seed
+ * job a task lasts a few tens of nanoseconds, and a task inside a group
+ * costs its trace a countdown and a count. */
 static inline void kp_trace_task_end(const kp_outcome *o);
 
 /* After the last task of a range, before the worker does anything else:
@@ -138,8 +150,8 @@ static inline void kp_trace_range_end(void);
  * worker.c), pool task number `index`: its attempt is the open run's. */
 static inline void kp_trace_task_end_ok(uint64_t index);
 
-/* Closes the open run and writes the buffered lines. Async-signal-safe;
- * call with SIGTERM blocked (or from a handler). */
+/* Closes the open run and writes the buffered lines; the next task starts
+ * after the write. Call with SIGTERM blocked. */
 void kp_trace_worker_flush(void);
 
 /* From a handler of a death (signal number, or 0 for exit()): writes the
@@ -183,18 +195,21 @@ char *kp_fmt_seconds(char *p, int64_t ns);
 #define KP_TRACE_GROUP_MAX  64
 #define KP_TRACE_GROUP_COST 50
 
+/* A slot's state: no task waits for its line (FREE); its worker died with
+ * no handler while running task `index`, recorded by the pool (OPEN); or
+ * its handler recorded the task it died under, when and how (DEAD). */
 enum { KP_TRACE_SLOT_FREE, KP_TRACE_SLOT_OPEN, KP_TRACE_SLOT_DEAD };
 
-/* What one worker slot is running, shared between the worker (writes) and
- * the coordinator and the slot's next worker (read after it died). */
+/* One worker slot, shared between the worker (writes) and the coordinator
+ * and the slot's next worker (read after it died). */
 typedef struct kp_trace_slot {
     _Atomic uint32_t state;   /* KP_TRACE_SLOT_* */
     _Atomic uint32_t writing; /* inside a write of the trace: a SIGKILL may cut it */
     int32_t pid;
-    int32_t sig; /* KP_TRACE_SLOT_DEAD: the signal it died of, 0 for exit() */
-    uint32_t attempt;
+    int32_t sig;      /* KP_TRACE_SLOT_DEAD: the signal it died of, 0 for exit() */
+    uint32_t attempt; /* of the range the worker runs */
     uint32_t reserved;
-    uint64_t index; /* the pool's task number */
+    uint64_t index; /* OPEN, DEAD: the pool's task number */
     /* The worker's latest reading (TSC or ns): the start of the task, or of
      * its group for a task inside one (a task killed by SIGKILL there is
      * given its group's start). */
@@ -226,7 +241,6 @@ typedef struct kp_trace_worker {
     uint32_t limit;    /* the most tasks the open run may hold */
     uint32_t attempt;  /* the running task's attempt, and the open run's */
     bool tsc;          /* readings are TSC ticks, else ns of the clock */
-    bool chained;      /* a task that follows starts where the previous ended */
     uint64_t min_span; /* the least time a group spans, in readings */
     uint64_t last;     /* the latest reading: a group's end, or a fresh start */
     /* The open run's readings, in order: when a task ended (read_at), and
@@ -250,11 +264,9 @@ static inline uint32_t kp_trace_reads_(uint64_t state)
 
 extern kp_trace_worker kp_trace_local;
 
-/* The slow paths of the ones below: a task that does not follow; one that
- * ends a group, fails, or does not extend the open run (reads the clock);
- * an ok one of those (pool task number `index`); and a range that ended
- * inside a group. */
-void kp_trace_task_begin_afresh(uint64_t index, uint32_t attempt);
+/* The slow paths of the ones below: a task that ends a group, fails, or
+ * does not extend the open run (reads the clock); an ok one of those (pool
+ * task number `index`); and a range that ended inside a group. */
 void kp_trace_task_end_read(const kp_outcome *o);
 void kp_trace_ok_read(uint64_t index);
 void kp_trace_close_group(void);
@@ -270,20 +282,6 @@ static inline uint64_t kp_trace_read(void)
     return (uint64_t)kp_now_ns();
 }
 
-static inline void kp_trace_task_begin(uint64_t index, uint32_t attempt, bool follows)
-{
-    kp_trace_worker *w = &kp_trace_local;
-    if (!follows || !w->chained) {
-        kp_trace_task_begin_afresh(index, attempt);
-        return;
-    }
-    /* The attempt, and the start (the latest reading), are in place. */
-    kp_trace_slot *s = w->slot;
-    s->index = index;
-    atomic_signal_fence(memory_order_release);
-    atomic_store_explicit(&s->state, KP_TRACE_SLOT_OPEN, memory_order_relaxed);
-}
-
 /* The common case: an ok task inside a group extends the open run, unread:
  * one more task, in one store. */
 static inline void kp_trace_extend_unread_(void)
@@ -296,7 +294,6 @@ static inline void kp_trace_extend_unread_(void)
 static inline void kp_trace_task_end(const kp_outcome *o)
 {
     kp_trace_worker *w = &kp_trace_local;
-    atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
     if (o->kind == KP_TASK_OK && --w->countdown) {
         kp_trace_extend_unread_();
         return;
@@ -307,7 +304,6 @@ static inline void kp_trace_task_end(const kp_outcome *o)
 static inline void kp_trace_task_end_ok(uint64_t index)
 {
     kp_trace_worker *w = &kp_trace_local;
-    atomic_store_explicit(&w->slot->state, KP_TRACE_SLOT_FREE, memory_order_relaxed);
     if (--w->countdown) {
         kp_trace_extend_unread_();
         return;

@@ -356,6 +356,8 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
     /* The clock check's counters, in registers through the range. */
     unsigned since = since_check, every = check_every;
     uint64_t ran = 0;
+    if (traced)
+        kp_trace_range_begin(attempt);
     for (; ran < count; ran++) {
         if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
             break;
@@ -365,8 +367,6 @@ static uint64_t run_range(const kp_worker_args *a, kp_worker_shared *me, uint64_
             now = kp_now_ns();
             atomic_store_explicit(&me->started_ns, now, memory_order_relaxed);
         }
-        if (traced)
-            kp_trace_task_begin(index, attempt, ran > 0);
         atomic_store_explicit(&me->current, index + 1, memory_order_release);
         kp_outcome o;
         uint64_t value;
@@ -455,15 +455,15 @@ _Noreturn void kp_worker_main(const kp_worker_args *a)
     values = a->values;
     value_mask = a->value_mask;
     committed = 0;
-    tracing = a->cfg->trace && kp_trace_worker_begin(a->cfg->trace, a->slot);
+    kp_pool_shared *sh = a->shared;
+    kp_worker_shared *me = &sh->slots[a->slot];
+    tracing = a->cfg->trace && kp_trace_worker_begin(a->cfg->trace, a->slot, &me->current);
     setup_signals();
     atexit(at_exit_flush);
     /* A kernel's printf must not end up between the results on stdout. */
     dup2(STDERR_FILENO, STDOUT_FILENO);
     apply_limits(a->cfg);
 
-    kp_pool_shared *sh = a->shared;
-    kp_worker_shared *me = &sh->slots[a->slot];
     if (a->cfg->initializer) {
         kp_err err;
         kp_err_clear(&err);

@@ -265,6 +265,34 @@ static void test_open_names_the_path(void **state)
     assert_non_null(strstr(err.msg, "cannot create the trace file"));
 }
 
+/* The pool's record of the task this process's worker runs
+ * (kp_worker_shared.current): the tests below play a worker in this
+ * process, and publish it as worker.c does. */
+static _Atomic uint64_t running;
+
+/* Becomes the worker of a slot, freshly started: no task running. */
+static bool worker_begin(kp_trace *tr, int slot)
+{
+    atomic_store(&running, 0);
+    return kp_trace_worker_begin(tr, slot, &running);
+}
+
+/* As worker.c runs a task: a task that does not follow the previous one
+ * of its range begins a range (a new line), and the task is published
+ * while it runs. */
+static void task_begin(uint64_t index, uint32_t attempt, bool follows)
+{
+    if (!follows)
+        kp_trace_range_begin(attempt);
+    atomic_store(&running, index + 1);
+}
+
+static void task_end(const kp_outcome *o)
+{
+    atomic_store(&running, 0);
+    kp_trace_task_end(o);
+}
+
 /* Opens a trace of 2 slots at dir/name and becomes the worker of slot 1. */
 static kp_trace *open_as_worker(const char *name, char *path, size_t n)
 {
@@ -273,7 +301,7 @@ static kp_trace *open_as_worker(const char *name, char *path, size_t n)
     snprintf(path, n, "%s/%s", dir, name);
     assert_int_equal(kp_trace_open(&tr, path, 2, &err), 0);
     kp_trace_start(tr, NULL, 0, 2.5);
-    assert_true(kp_trace_worker_begin(tr, 1));
+    assert_true(worker_begin(tr, 1));
     return tr;
 }
 
@@ -284,8 +312,8 @@ static void run_ok(uint64_t first, uint64_t last, uint32_t attempt)
 {
     for (uint64_t i = first; i <= last; i++) {
         kp_outcome o = {.index = i, .kind = KP_TASK_OK, .attempts = (int)attempt};
-        kp_trace_task_begin(i, attempt, i > first);
-        kp_trace_task_end(&o);
+        task_begin(i, attempt, i > first);
+        task_end(&o);
     }
     kp_trace_range_end();
 }
@@ -315,7 +343,7 @@ static void trace_one_task(const char *path)
     kp_err err;
     assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
     kp_trace_start(tr, NULL, 0, 0);
-    assert_true(kp_trace_worker_begin(tr, 0));
+    assert_true(worker_begin(tr, 0));
     run_ok(7, 7, 1);
     kp_trace_worker_flush();
     assert_int_equal(kp_trace_close(tr, false, &err), 0);
@@ -377,8 +405,8 @@ static void test_worker_writes_ok_and_failed_lines(void **state)
     kp_trace *tr = open_as_worker("lines.jsonl", path, sizeof path);
     run_ok(4, 4, 1);
     kp_outcome failed = {.index = 5, .kind = KP_TASK_FAILED, .message = "row \"5\" is empty"};
-    kp_trace_task_begin(5, 1, true);
-    kp_trace_task_end(&failed);
+    task_begin(5, 1, true);
+    task_end(&failed);
     close_trace(tr);
 
     const char *s = slurp(path);
@@ -435,14 +463,14 @@ static void test_durations_follow_the_clock(void **state)
     assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
     int64_t before = kp_now_ns(); /* at most t0 */
     kp_trace_start(tr, NULL, 0, 0);
-    assert_true(kp_trace_worker_begin(tr, 0));
+    assert_true(worker_begin(tr, 0));
     const useconds_t sleep_us[] = {300, 1500, 300, 300, 1500, 300, 300, 300, 300, 300};
     enum { N = sizeof sleep_us / sizeof sleep_us[0] };
     for (uint64_t i = 0; i < N; i++) {
         kp_outcome o = {.index = i, .kind = KP_TASK_OK};
-        kp_trace_task_begin(i, 1, i > 0);
+        task_begin(i, 1, i > 0);
         usleep(sleep_us[i]);
-        kp_trace_task_end(&o);
+        task_end(&o);
     }
     int64_t after = kp_now_ns();
     close_trace(tr);
@@ -466,20 +494,20 @@ static void test_runs_split_at_failures_gaps_and_attempts(void **state)
     assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
     static const size_t left[] = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12};
     kp_trace_start(tr, left, 10, 0);
-    assert_true(kp_trace_worker_begin(tr, 0));
+    assert_true(worker_begin(tr, 0));
     run_ok(0, 1, 1);
     kp_outcome bad = {.index = 2, .kind = KP_TASK_BAD_INPUT, .message = "line 3: no"};
-    kp_trace_task_begin(2, 1, true);
-    kp_trace_task_end(&bad);
+    task_begin(2, 1, true);
+    task_end(&bad);
     for (uint64_t i = 3; i <= 6; i++) { /* job tasks 3, 4, 8, 9 */
         kp_outcome o = {.index = i, .kind = KP_TASK_OK};
-        kp_trace_task_begin(i, 1, true);
-        kp_trace_task_end(&o);
+        task_begin(i, 1, true);
+        task_end(&o);
     }
     for (uint64_t i = 7; i <= 9; i++) { /* job task 10 on attempt 2, 11 and 12 on 1 */
         kp_outcome o = {.index = i, .kind = KP_TASK_OK};
-        kp_trace_task_begin(i, i == 7 ? 2 : 1, i == 9);
-        kp_trace_task_end(&o);
+        task_begin(i, i == 7 ? 2 : 1, i == 9);
+        task_end(&o);
     }
     close_trace(tr);
     assert_int_equal(read_lines(path, lines, 64), 6);
@@ -514,8 +542,8 @@ static void test_flush_closes_the_run(void **state)
     kp_trace_worker_flush(); /* nothing more to write */
     assert_int_equal(read_lines(path, lines, 64), 1);
     kp_outcome o = {.index = 3, .kind = KP_TASK_OK};
-    kp_trace_task_begin(3, 1, true);
-    kp_trace_task_end(&o);
+    task_begin(3, 1, true);
+    task_end(&o);
     close_trace(tr);
     assert_int_equal(read_lines(path, lines, 64), 2);
     assert_int_equal(lines[1].task, 3);
@@ -592,7 +620,7 @@ static void test_dying_writes_every_reading_of_the_run(void **state)
         char path[512];
         kp_trace *tr = open_as_worker("readings.jsonl", path, sizeof path);
         run_ok(0, ks[i] - 1, 1);
-        kp_trace_task_begin(ks[i], 1, true);
+        task_begin(ks[i], 1, true);
         kp_trace_worker_dying(SIGTERM);
         kp_err err;
         assert_int_equal(kp_trace_close(tr, true, &err), 0);
@@ -625,14 +653,14 @@ static void test_short_tasks_are_timed_in_groups(void **state)
     kp_trace_local.min_span = UINT64_MAX / (4 * KP_TRACE_GROUP_MAX);
     for (uint64_t i = 0; i < 150; i++) {
         kp_outcome o = {.index = i, .kind = KP_TASK_OK, .attempts = 1};
-        kp_trace_task_begin(i, 1, i > 0);
+        task_begin(i, 1, i > 0);
         if (i == 100)
             usleep(2000);
-        kp_trace_task_end(&o);
+        task_end(&o);
     }
     kp_outcome bad = {.index = 150, .kind = KP_TASK_FAILED, .message = "no", .attempts = 1};
-    kp_trace_task_begin(150, 1, true);
-    kp_trace_task_end(&bad);
+    task_begin(150, 1, true);
+    task_end(&bad);
     close_trace(tr);
     assert_int_equal(read_lines(path, lines, 64), 2);
     assert_int_equal(lines[0].count, 150);
@@ -681,9 +709,10 @@ static void test_readings_out_of_order_or_far_apart(void **state)
     assert_int_equal(kp_trace_close(tr, false, &err), 0);
 }
 
-/* The task of a worker killed by SIGKILL (no handler: the slot holds only
- * the worker's reading of its start) begins when it began and ends when the
- * coordinator wrote it: the coordinator converts the reading. */
+/* The task of a worker killed by SIGKILL (no handler: the pool, reaping it,
+ * records the task it ran, and the slot holds only the worker's reading of
+ * its start) begins when it began and ends when the coordinator wrote it:
+ * the coordinator converts the reading. */
 static void test_a_killed_task_keeps_its_start(void **state)
 {
     (void)state;
@@ -695,11 +724,12 @@ static void test_a_killed_task_keeps_its_start(void **state)
     int64_t before = kp_now_ns(); /* at most t0 */
     kp_trace_start(tr, NULL, 0, 0);
     int64_t t0_max = kp_now_ns();
-    assert_true(kp_trace_worker_begin(tr, 0));
+    assert_true(worker_begin(tr, 0));
     usleep(3000);
     int64_t begun = kp_now_ns();
-    kp_trace_task_begin(5, 1, false);
+    task_begin(5, 1, false);
     usleep(2000);
+    kp_trace_worker_died(tr, 0, atomic_load(&running));
     assert_int_equal(kp_trace_close(tr, false, &err), 0);
     int64_t after = kp_now_ns();
     assert_int_equal(read_lines(path, lines, 64), 1);
@@ -723,12 +753,12 @@ static void test_worker_maps_task_numbers(void **state)
     assert_int_equal(kp_trace_open(&tr, path, 1, &err), 0);
     static const size_t left[] = {3, 8, 20};
     kp_trace_start(tr, left, 3, 0);
-    assert_true(kp_trace_worker_begin(tr, 0));
-    assert_false(kp_trace_worker_begin(tr, 1)); /* beyond the trace's slots */
-    assert_true(kp_trace_worker_begin(tr, 0));
+    assert_true(worker_begin(tr, 0));
+    assert_false(worker_begin(tr, 1)); /* beyond the trace's slots */
+    assert_true(worker_begin(tr, 0));
     kp_outcome o = {.index = 2, .kind = KP_TASK_OK};
-    kp_trace_task_begin(2, 1, false);
-    kp_trace_task_end(&o);
+    task_begin(2, 1, false);
+    task_end(&o);
     close_trace(tr);
     assert_memory_equal(slurp(path), "{\"task\":20,\"worker\":0,", 22);
 }
@@ -742,7 +772,7 @@ static void test_dying_closes_the_open_run(void **state)
     char path[512];
     kp_trace *tr = open_as_worker("crash.jsonl", path, sizeof path);
     run_ok(4, 6, 1);
-    kp_trace_task_begin(7, 1, true);
+    task_begin(7, 1, true);
     kp_trace_worker_dying(SIGSEGV);
     assert_int_equal(read_lines(path, lines, 64), 1);
     assert_int_equal(lines[0].task, 4);
@@ -787,7 +817,7 @@ static void test_a_signal_anywhere_loses_no_line(void **state)
              * flush (with SIGTERM blocked, as worker.c does) every 97th,
              * until a timer sends SIGTERM, after 20 us to 2.2 ms. */
             signal(SIGTERM, on_term);
-            if (!kp_trace_worker_begin(tr, 0))
+            if (!worker_begin(tr, 0))
                 _exit(2);
             timer_t timer;
             struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGTERM};
@@ -802,8 +832,8 @@ static void test_a_signal_anywhere_loses_no_line(void **state)
                 kp_outcome o = {.index = i,
                                 .kind = i % 29 == 28 ? KP_TASK_FAILED : KP_TASK_OK,
                                 .message = "no"};
-                kp_trace_task_begin(i, 1, i % 40 != 0);
-                kp_trace_task_end(&o);
+                task_begin(i, 1, i % 40 != 0);
+                task_end(&o);
                 if (i % 97 == 96) {
                     sigprocmask(SIG_BLOCK, &term, &old);
                     kp_trace_worker_flush();
@@ -839,9 +869,9 @@ static void test_replacement_writes_the_retried_death(void **state)
     (void)state;
     char path[512];
     kp_trace *tr = open_as_worker("retry.jsonl", path, sizeof path);
-    kp_trace_task_begin(9, 1, false);
+    task_begin(9, 1, false);
     kp_trace_worker_dying(SIGTERM); /* the coordinator stopped it: a timeout */
-    assert_true(kp_trace_worker_begin(tr, 1));
+    assert_true(worker_begin(tr, 1));
     close_trace(tr);
     assert_int_equal(read_lines(path, lines, 64), 1);
     assert_int_equal(lines[0].task, 9);
@@ -852,14 +882,17 @@ static void test_replacement_writes_the_retried_death(void **state)
 }
 
 /* A task open when the run stopped (SIGINT) is "stopped"; one whose worker
- * was SIGKILLed in a run that carried on is a crash by SIGKILL. */
+ * was SIGKILLed in a run that carried on is a crash by SIGKILL. Neither
+ * worker ran a handler: the pool, reaping them, records their tasks. A
+ * worker that died between tasks leaves no line. */
 static void test_close_writes_open_tasks(void **state)
 {
     (void)state;
     char path[512];
     kp_err err;
     kp_trace *tr = open_as_worker("stopped.jsonl", path, sizeof path);
-    kp_trace_task_begin(11, 1, false);
+    task_begin(11, 1, false);
+    kp_trace_worker_died(tr, 1, atomic_load(&running));
     assert_int_equal(kp_trace_close(tr, true, &err), 0);
     assert_int_equal(read_lines(path, lines, 64), 1);
     assert_int_equal(lines[0].task, 11);
@@ -867,9 +900,12 @@ static void test_close_writes_open_tasks(void **state)
     assert_non_null(strstr(slurp(path), "],\"message\":\"the run stopped"));
 
     tr = open_as_worker("killed.jsonl", path, sizeof path);
-    kp_trace_task_begin(12, 2, false);
+    task_begin(12, 2, false);
+    kp_trace_worker_died(tr, 1, atomic_load(&running));
+    kp_trace_worker_died(tr, 0, 0); /* the other slot's worker ran nothing */
     assert_int_equal(kp_trace_close(tr, false, &err), 0);
     assert_int_equal(read_lines(path, lines, 64), 1);
+    assert_int_equal(lines[0].task, 12);
     assert_int_equal(lines[0].attempt, 2);
     assert_non_null(strstr(slurp(path), "\"outcome\":\"crashed\",\"ns\":["));
     assert_non_null(strstr(slurp(path), "],\"message\":\"SIGKILL\"}\n"));
