@@ -788,9 +788,9 @@ static inline int64_t ticks_ns(uint64_t ticks, uint64_t mult)
  *
  * The tasks since the previous reading took the time from it (the first
  * reading's: from the run's start) to the next, never negative: a reading
- * below the highest so far counts as that one. Times after the first reading are the
- * ticks since it, summed and converted with one product each, so the
- * durations add up to the run's end less its start exactly.
+ * below the highest so far counts as that one. Times after the first
+ * reading are the ticks since it, summed and converted with one product
+ * each, so the durations add up to the run's end less its start exactly.
  * The line's end is known only after the last duration: the durations are
  * written LINE_HEAD_MAX bytes on, and moved down behind the head. */
 static char *format_run(char *p, uint64_t state)
