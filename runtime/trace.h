@@ -12,7 +12,7 @@
  * integer nanoseconds) and, for every outcome but ok, message. An entry of
  * ns is one task's duration, or a pair [n,d]: n >= 2 consecutive tasks timed
  * together, which took d ns between them. Tasks shorter than
- * KP_TRACE_GROUP_COST readings of the clock (about 0.65 us where the TSC
+ * KP_TRACE_GROUP_COST readings of the clock (about 2.6 us where the TSC
  * costs 13 ns) are timed so, in groups of up to KP_TRACE_GROUP_MAX tasks
  * that last at least that long; longer tasks are timed one by one. The line
  * covers as many tasks from task on as its entries count (1 for a
@@ -24,7 +24,7 @@
  * but ok covers one task:
  *
  *   {"task":0,"worker":0,"pid":3504,"attempt":1,"start":0.001113297,
- *    "end":0.001184631,"outcome":"ok","ns":[68729,1824,[64,781]]}
+ *    "end":0.001185412,"outcome":"ok","ns":[68729,1824,[64,1562]]}
  *   {"task":17,"worker":1,"pid":4242,"attempt":1,"start":0.012000131,
  *    "end":0.012000342,"outcome":"crashed","ns":[211],"message":"SIGSEGV"}
  *
@@ -33,7 +33,7 @@
  * (a new range of tasks; after a write of the trace), an attempt change, and
  * when the worker's buffer is nearly full or the line holds KP_TRACE_RUN_MAX
  * tasks. On the seed job most lines hold thousands of tasks, in groups of
- * up to 64 written in a few bytes each.
+ * up to 128 written in a few bytes each.
  *
  * The trace costs little because the workers write it themselves, in
  * parallel: each formats its lines into a buffer and appends the buffer to
@@ -192,8 +192,8 @@ char *kp_fmt_seconds(char *p, int64_t ns);
 
 /* Short tasks are timed in groups (see trace.c): at most this many a group,
  * and a group lasts at least this many times what reading the clock costs. */
-#define KP_TRACE_GROUP_MAX  64
-#define KP_TRACE_GROUP_COST 50
+#define KP_TRACE_GROUP_MAX  128
+#define KP_TRACE_GROUP_COST 200
 
 /* A slot's state: no task waits for its line (FREE); its worker died with
  * no handler while running task `index`, recorded by the pool (OPEN); or

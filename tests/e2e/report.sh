@@ -43,7 +43,7 @@ NS_AWK='
   function dur(x) { return index(x, ":") ? substr(x, index(x, ":") + 1) + 0 : x + 0 }'
 
 # Every line is a trace line: the keys in their order, the values of their
-# kind, durations (only ok lines hold more than one, or a group of 2 to 64
+# kind, durations (only ok lines hold more than one, or a group of 2 to 128
 # tasks) adding up to end - start to the nanosecond, workers below $2.
 # Prints nothing; fails with the first bad line.
 expect_trace_lines() { # FILE WORKERS
@@ -55,7 +55,7 @@ expect_trace_lines() { # FILE WORKERS
     { match($0, /"worker":[0-9]+/); if (substr($0, RSTART + 9, RLENGTH - 9) + 0 >= w) { print NR": worker out of range: "$0; exit } }
     { n = entries(e); sum = 0
       for (k = 1; k <= n; k++) {
-        if (tasks(e[k]) < 1 || tasks(e[k]) > 64 || (index(e[k], ":") && tasks(e[k]) < 2)) { print NR": a group of " tasks(e[k]) " tasks: "$0; exit }
+        if (tasks(e[k]) < 1 || tasks(e[k]) > 128 || (index(e[k], ":") && tasks(e[k]) < 2)) { print NR": a group of " tasks(e[k]) " tasks: "$0; exit }
         sum += dur(e[k])
       }
       if (ns("start") + sum != ns("end")) { print NR": the durations do not add up to end - start: "$0; exit } }' "$1")

@@ -640,7 +640,7 @@ static void test_dying_writes_every_reading_of_the_run(void **state)
 }
 
 /* Short tasks are timed in groups. With a group never long enough, groups
- * double from one task to 64 (0, 1-2, 3-6, ..., 63-126, 127-190...), each
+ * double from one task (0, 1-2, 3-6, ..., 63-126, 127-254 ...), each
  * one entry [tasks,ns] of the line; a task that sleeps lengthens its group
  * (the groups around it are not compared: a loaded machine may preempt them
  * as long); and a task that fails inside a group ends it, its line starting
