@@ -156,7 +156,8 @@ void kp_trace_worker_flush(void);
 
 /* From a handler of a death (signal number, or 0 for exit()): writes the
  * buffered lines and the open run, however far the interrupted worker was
- * in recording a task, and records when and how the running task ended.
+ * in recording a task, and records in the slot when and how the running
+ * task (the pool's record, kp_trace_worker_begin's `running`) ended.
  * Async-signal-safe. The worker traces nothing more after it. */
 void kp_trace_worker_dying(int sig);
 
