@@ -113,6 +113,13 @@ typedef struct pool {
     uint64_t fed_end; /* the end of the last range fed */
     gap *gaps;        /* the tasks between fed ranges: other ranks' */
     size_t ghead, glen, gcap;
+    /* run_loop's poll set. Held here, not in run_loop's locals: a worker
+     * forked from run_loop keeps a copy of them until it exits, and
+     * valgrind then counts them as its own, reachable through this struct
+     * on the stack (as locals they were reported lost, depending on which
+     * registers the worker's own calls had reused). */
+    struct pollfd *fds;
+    int *who;
 } pool;
 
 static volatile sig_atomic_t got_signal;
@@ -1337,12 +1344,14 @@ static void read_feed(pool *p)
 
 static void run_loop(pool *p, const sigset_t *wait_mask)
 {
-    struct pollfd *fds = calloc((size_t)p->nw + 1, sizeof *fds);
-    int *who = calloc((size_t)p->nw + 1, sizeof *who);
+    struct pollfd *fds = p->fds = calloc((size_t)p->nw + 1, sizeof *fds);
+    int *who = p->who = calloc((size_t)p->nw + 1, sizeof *who);
     if (!fds || !who) {
         fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
         free(fds);
         free(who);
+        p->fds = NULL;
+        p->who = NULL;
         return;
     }
     for (;;) {
@@ -1426,6 +1435,8 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
     }
     free(fds);
     free(who);
+    p->fds = NULL;
+    p->who = NULL;
 }
 
 /* Emits NOT_RUN for the tasks of a stopped run that have no outcome: those
