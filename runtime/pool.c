@@ -113,10 +113,10 @@ typedef struct pool {
     uint64_t fed_end; /* the end of the last range fed */
     gap *gaps;        /* the tasks between fed ranges: other ranks' */
     size_t ghead, glen, gcap;
-    /* run_loop's poll set. Held here, not in run_loop's locals: a worker
-     * forked from run_loop keeps a copy of them until it exits, and
-     * valgrind then counts them as its own, reachable through this struct
-     * on the stack (as locals they were reported lost, depending on which
+    /* run_loop's poll set (nw + 1 entries), with the rest of the pool's
+     * memory: a worker forked from run_loop keeps a copy of it until it
+     * exits, and valgrind then finds it through this struct on the stack
+     * (held in run_loop's locals, it was reported lost, depending on which
      * registers the worker's own calls had reused). */
     struct pollfd *fds;
     int *who;
@@ -1344,16 +1344,8 @@ static void read_feed(pool *p)
 
 static void run_loop(pool *p, const sigset_t *wait_mask)
 {
-    struct pollfd *fds = p->fds = calloc((size_t)p->nw + 1, sizeof *fds);
-    int *who = p->who = calloc((size_t)p->nw + 1, sizeof *who);
-    if (!fds || !who) {
-        fail_run(p, kp_err_set(p->err, KPOOL_ENOMEM, "out of memory"));
-        free(fds);
-        free(who);
-        p->fds = NULL;
-        p->who = NULL;
-        return;
-    }
+    struct pollfd *fds = p->fds;
+    int *who = p->who;
     for (;;) {
         handle_signal(p);
         /* Keep the pool at full strength while work remains. */
@@ -1433,10 +1425,6 @@ static void run_loop(pool *p, const sigset_t *wait_mask)
                 fail_run(p, frc);
         }
     }
-    free(fds);
-    free(who);
-    p->fds = NULL;
-    p->who = NULL;
 }
 
 /* Emits NOT_RUN for the tasks of a stopped run that have no outcome: those
@@ -1499,7 +1487,9 @@ int kp_pool_run(const kp_pool_config *cfg, kp_task_ctx *ctx, size_t total, const
     p.w = calloc((size_t)p.nw, sizeof *p.w);
     p.final_cap = 65536;
     p.final = calloc(p.final_cap / 8, 1);
-    if (p.shared == MAP_FAILED || !p.w || !p.final) {
+    p.fds = calloc((size_t)p.nw + 1, sizeof *p.fds);
+    p.who = calloc((size_t)p.nw + 1, sizeof *p.who);
+    if (p.shared == MAP_FAILED || !p.w || !p.final || !p.fds || !p.who) {
         if (p.shared == MAP_FAILED)
             p.shared = NULL;
         rc = kp_err_set(err, KPOOL_ENOMEM, "cannot allocate the pool's bookkeeping for %zu tasks",
@@ -1592,6 +1582,8 @@ out:
     free(p.queue);
     free(p.gaps);
     free(p.final);
+    free(p.fds);
+    free(p.who);
     if (p.shared)
         munmap(p.shared, p.shared_size);
     if (p.values)
