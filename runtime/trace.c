@@ -934,9 +934,9 @@ void kp_trace_range_begin(uint32_t attempt)
     kp_trace_local.attempt = attempt;
 }
 
-/* Writes the buffered lines and the open run. Async-signal-safe; call with
- * SIGTERM blocked (or from a handler). */
-static void write_lines(void)
+/* Writes the buffered lines and the open run; returns whether there were
+ * any. Async-signal-safe; call with SIGTERM blocked (or from a handler). */
+static bool write_lines(void)
 {
     uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
     atomic_signal_fence(memory_order_acquire);
@@ -944,7 +944,7 @@ static void write_lines(void)
     if (kp_trace_tasks_(state))
         len = (size_t)(format_run(wbuf + len, state) - wbuf);
     if (!len)
-        return;
+        return false;
     kp_trace_slot *s = kp_trace_local.slot;
     atomic_store_explicit(&s->writing, 1, memory_order_relaxed);
     /* A failed write (disk full) loses these lines, not the run. */
@@ -952,6 +952,7 @@ static void write_lines(void)
     atomic_store_explicit(&s->writing, 0, memory_order_relaxed);
     commit(0, 0, 0);
     kp_trace_local.countdown = kp_trace_local.group = 1; /* no run open */
+    return true;
 }
 
 /* A task (pool task number `index`, its outcome `kind` and `message`) that
@@ -1036,13 +1037,8 @@ void kp_trace_task_end_read(const kp_outcome *o)
 
 void kp_trace_worker_flush(void)
 {
-    if (!wtr)
-        return;
-    uint64_t state = atomic_load_explicit(&kp_trace_local.state, memory_order_relaxed);
-    if (!(state >> 32) && !kp_trace_tasks_(state))
-        return;
-    write_lines();
-    start_afresh(); /* the write's time is nobody's task */
+    if (wtr && write_lines())
+        start_afresh(); /* the write's time is nobody's task */
 }
 
 void kp_trace_worker_dying(int sig)
